@@ -1,0 +1,139 @@
+"""The `cloudtrail-hunt` command line: subcommands, output formats and exit codes.
+
+Exit codes (STYLE.md §6): 0 success (quarantined records are reported, not failures);
+1 a page-tier finding fired; 2 a usage, config or input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from cloudtrail_hunt.errors import CloudTrailHuntError
+
+EXIT_OK, EXIT_PAGE, EXIT_ERROR = 0, 1, 2
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        msg = f"invalid date {text!r}; expected YYYY-MM-DD"
+        raise argparse.ArgumentTypeError(msg) from None
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cloudtrail-hunt", description="AWS CloudTrail forensics on a Parquet lake."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser("ingest", help="ingest CloudTrail logs into the lake")
+    ingest.add_argument("source", help="local folder or file, or s3://bucket[/prefix]")
+    ingest.add_argument("lake", help="lake folder (created if missing)")
+    ingest.add_argument("--start", type=_day, help="first delivery day to read (YYYY-MM-DD)")
+    ingest.add_argument("--end", type=_day, help="last delivery day to read, inclusive")
+    ingest.add_argument("--accounts", type=_csv, help="comma-separated account ids")
+    ingest.add_argument("--regions", type=_csv, help="comma-separated regions")
+    ingest.add_argument("--endpoint-url", help="S3-compatible endpoint (else AWS_ENDPOINT_URL)")
+    ingest.add_argument("--anon", action="store_true", help="unsigned S3 requests (public buckets)")
+    ingest.add_argument("--strict", action="store_true", help="fail on the first bad object or record")
+    ingest.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    ingest.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    quarantine = commands.add_parser("quarantine", help="list what ingest could not load, and why")
+    quarantine.add_argument("lake", help="lake folder")
+    quarantine.add_argument("--json", action="store_true", help="JSON Lines instead of a table")
+
+    synth = commands.add_parser("synth", help="generate a synthetic org trail with labelled attacks")
+    synth.add_argument("out", help="output folder")
+    synth.add_argument("--seed", type=int, default=7)
+    synth.add_argument("--start", type=_day, default=date(2026, 10, 1))
+    synth.add_argument("--days", type=int, default=35)
+    synth.add_argument("--accounts", type=int, default=3)
+    synth.add_argument("--regions", type=_csv, default=["us-east-1", "eu-west-1"])
+    synth.add_argument("--events-per-day", type=int, default=100, help="per account and region")
+    synth.add_argument("--files-per-day", type=int, default=8)
+    synth.add_argument("--no-scenarios", action="store_true", help="benign background only")
+    return parser
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from cloudtrail_hunt.console import progress_bar, summary_table
+    from cloudtrail_hunt.ingest.pipeline import ingest
+
+    with progress_bar("ingest", enabled=not args.json) as advance:
+        summary = ingest(
+            args.source,
+            args.lake,
+            start=args.start,
+            end=args.end,
+            accounts=args.accounts,
+            regions=args.regions,
+            endpoint_url=args.endpoint_url,
+            anon=args.anon,
+            strict=args.strict,
+            workers=args.workers,
+            on_progress=advance,
+        )
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+    else:
+        summary_table(summary, Path(args.lake))
+    return EXIT_OK
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from cloudtrail_hunt.synth import generate_org_trail
+
+    result = generate_org_trail(
+        args.out,
+        seed=args.seed,
+        start=args.start,
+        days=args.days,
+        accounts=args.accounts,
+        regions=tuple(args.regions),
+        events_per_day=args.events_per_day,
+        files_per_day=args.files_per_day,
+        scenarios=not args.no_scenarios,
+    )
+    print(f"wrote {result.events:,} events in {result.objects:,} objects to {result.out}")
+    return EXIT_OK
+
+
+def _quarantine(args: argparse.Namespace) -> int:
+    from cloudtrail_hunt.console import escape_for_terminal
+    from cloudtrail_hunt.ingest.quarantine import quarantine_report
+
+    report = quarantine_report(args.lake).drop("batch")
+    if args.json:
+        for row in report.iter_rows(named=True):
+            print(json.dumps(row))
+        return EXIT_OK
+    for source, index, reason in report.iter_rows():
+        where = source if index is None else f"{source}: record {index}"
+        print(f"{escape_for_terminal(where, 200)}: {escape_for_terminal(reason, 200)}")
+    return EXIT_OK
+
+
+_COMMANDS = {"ingest": _ingest, "quarantine": _quarantine, "synth": _synth}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except CloudTrailHuntError as exc:
+        print(f"cloudtrail-hunt: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("cloudtrail-hunt: interrupted; rerun the same command to continue", file=sys.stderr)
+        return 130

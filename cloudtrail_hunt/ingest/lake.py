@@ -1,0 +1,158 @@
+"""The Parquet lake: Hive-partitioned tables written atomically, opened as a pruned LazyFrame.
+
+Last stage of ingest (list → decode → normalize → **lake**) and the first of every read. Layout::
+
+    <lake>/events/account=<id>/region=<region>/day=<YYYY-MM-DD>/part-<batch>.parquet
+    <lake>/insights/...             CloudTrail Insights events, same layout, never mixed with API events
+    <lake>/_ledger/...              which objects and files are in the lake (see manifest.py)
+
+File names come from the batch that wrote them, and a batch's id from its input objects, so a
+retried write replaces a file instead of adding a second copy. Readers go through the ledger's
+committed file list, so they never see the files of an unfinished batch.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from cloudtrail_hunt import schema as S
+from cloudtrail_hunt.errors import LakeError
+from cloudtrail_hunt.ingest.manifest import Ledger, LakeFile
+from cloudtrail_hunt.ingest.normalize import partition_value
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable
+
+TABLES = ("events", "insights")
+_COMPRESSION_LEVEL = 3
+
+
+def partition_dir(table: str, account: str, region: str, day: date) -> str:
+    """Return the lake-relative directory of one partition (values made path-safe)."""
+    return (
+        f"{table}/account={partition_value(account)}/region={partition_value(region)}"
+        f"/day={day.isoformat()}"
+    )
+
+
+def write_atomic(path: Path, write: callable) -> None:  # type: ignore[valid-type]
+    """Write a file through a temporary sibling and an atomic rename, so no reader sees half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_partition(lake: Path, rel: str, frame: pl.DataFrame) -> None:
+    """Write one partition file: rows sorted by eventTime, zstd, statistics for pruning."""
+    data = frame.select(S.event_schema().names()).sort(S.EVENT_TIME, S.SOURCE, S.SOURCE_INDEX)
+    write_atomic(
+        lake / rel,
+        lambda tmp: data.write_parquet(
+            tmp, compression="zstd", compression_level=_COMPRESSION_LEVEL, statistics=True
+        ),
+    )
+
+
+def scan(
+    lake: str | Path,
+    *,
+    start: datetime | date | str | None = None,
+    end: datetime | date | str | None = None,
+    accounts: Collection[str] | None = None,
+    regions: Collection[str] | None = None,
+    table: str = "events",
+) -> pl.LazyFrame:
+    """Open the lake as a LazyFrame, reading only the partitions the range and filters allow.
+
+    Parameters
+    ----------
+    lake
+        The lake folder.
+    start, end
+        Event-time range, start inclusive, end exclusive. A `date` (or ``YYYY-MM-DD``) means
+        midnight UTC, so ``end=date(2026, 10, 2)`` ends with 1 October; naive datetimes are UTC.
+    accounts, regions
+        Keep only these partition values.
+    table
+        ``"events"`` or ``"insights"``.
+
+    Returns
+    -------
+    pl.LazyFrame
+        The lake schema (:func:`cloudtrail_hunt.schema.lake_schema`); partitions outside the
+        range are never opened and the time filter is pushed into the Parquet scan.
+    """
+    if table not in TABLES:
+        msg = f"unknown lake table {table!r}; expected one of {', '.join(map(repr, TABLES))}"
+        raise LakeError(str(lake), msg)
+    root = Path(lake)
+    if not (root / "_ledger").is_dir():
+        msg = "not a cloudtrail-hunt lake (no `_ledger` folder); run `cloudtrail-hunt ingest` first"
+        raise LakeError(str(root), msg)
+    lo, hi = to_utc(start), to_utc(end)
+    files = [
+        f
+        for f in Ledger(root).snapshot().files
+        if f.table == table and _wanted(f, lo, hi, accounts, regions)
+    ]
+    if not files:
+        return pl.LazyFrame(schema=S.lake_schema())
+    frame = pl.scan_parquet(
+        [str(root / f.path) for f in sorted(files, key=lambda f: f.path)],
+        hive_partitioning=True,
+        hive_schema=S.HIVE_SCHEMA,
+        schema=S.event_schema(),
+    ).select(S.lake_schema().names())
+    if lo is not None:
+        frame = frame.filter(pl.col(S.EVENT_TIME) >= lo)
+    if hi is not None:
+        frame = frame.filter(pl.col(S.EVENT_TIME) < hi)
+    return frame
+
+
+def _wanted(
+    f: LakeFile,
+    lo: datetime | None,
+    hi: datetime | None,
+    accounts: Collection[str] | None,
+    regions: Collection[str] | None,
+) -> bool:
+    if accounts is not None and f.account not in accounts:
+        return False
+    if regions is not None and f.region not in regions:
+        return False
+    day_start = datetime(f.day.year, f.day.month, f.day.day, tzinfo=timezone.utc)
+    if lo is not None and day_start + timedelta(days=1) <= lo:
+        return False
+    return hi is None or day_start < hi
+
+
+def to_utc(value: datetime | date | str | None) -> datetime | None:
+    """Read a range bound: ISO text, a date (midnight UTC) or a datetime (naive means UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def read_keys(lake: Path, files: Iterable[LakeFile]) -> pl.Series:
+    """Read the dedup keys stored in `files` (one small column, nothing else)."""
+    paths = [str(lake / f.path) for f in files]
+    if not paths:
+        return pl.Series(S.DEDUP_KEY, [], pl.Binary)
+    return pl.scan_parquet(paths).select(S.DEDUP_KEY).collect()[S.DEDUP_KEY]

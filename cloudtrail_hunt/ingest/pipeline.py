@@ -1,0 +1,254 @@
+"""Ingest orchestration: list, skip what the ledger has, run batches, deduplicate, commit.
+
+The parent process is the lake's only committer. Batches run in worker processes and are
+committed in plan order, so the copy of a duplicated event that stays in the lake is always the
+one from the earlier object in key order, whatever order the workers finish in.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+from collections import Counter
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from cloudtrail_hunt import schema as S
+from cloudtrail_hunt.errors import IngestError, ObjectError, RecordError
+from cloudtrail_hunt.ingest.batch import BatchResult, BatchSpec, SourceSpec, batch_id, run_batch
+from cloudtrail_hunt.ingest.lake import read_keys, write_partition
+from cloudtrail_hunt.ingest.manifest import Ledger, LakeFile, ObjectEntry
+from cloudtrail_hunt.ingest.sources import open_source
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection, Iterator
+
+    from cloudtrail_hunt.ingest.sources import SourceObject
+
+#: Compressed bytes per batch: about 50k records, a few hundred MB at peak in a worker.
+DEFAULT_BATCH_BYTES = 8 << 20
+_MAX_BATCH_OBJECTS = 2000
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    """Counts of one ingest run; `records` = stored + duplicates + quarantined_records."""
+
+    objects_seen: int = 0
+    objects_ingested: int = 0
+    objects_skipped: int = 0
+    records: int = 0
+    duplicates: int = 0
+    quarantined_objects: int = 0
+    quarantined_records: int = 0
+
+    @property
+    def stored(self) -> int:
+        """Rows this run added to the lake."""
+        return self.records - self.duplicates - self.quarantined_records
+
+    def as_dict(self) -> dict[str, int]:
+        """The summary as the stable JSON object scripts read (exactly these seven keys)."""
+        return asdict(self)
+
+
+def plan_batches(objects: list[SourceObject], batch_bytes: int) -> list[tuple[SourceObject, ...]]:
+    """Group objects by delivery folder (account, region, day), then cut by size, in key order.
+
+    The plan depends only on the objects given, so a rerun after a crash replans the same
+    batches for the objects still to do, and writes the same file names.
+    """
+    groups: dict[tuple[str, ...], list[SourceObject]] = {}
+    for obj in sorted(objects, key=lambda o: o.key):
+        i = obj.info
+        group = (
+            (i.kind, i.org or "", i.account or "", i.region or "", str(i.day))
+            if i.account
+            else ("", obj.key.rsplit("/", 1)[0] if "/" in obj.key else "")
+        )
+        groups.setdefault(group, []).append(obj)
+    batches: list[tuple[SourceObject, ...]] = []
+    for group in sorted(groups):
+        current: list[SourceObject] = []
+        size = 0
+        for obj in groups[group]:
+            if current and (size + obj.size > batch_bytes or len(current) >= _MAX_BATCH_OBJECTS):
+                batches.append(tuple(current))
+                current, size = [], 0
+            current.append(obj)
+            size += obj.size
+        if current:
+            batches.append(tuple(current))
+    return batches
+
+
+def ingest(
+    source: str | Path,
+    lake: str | Path,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    accounts: Collection[str] | None = None,
+    regions: Collection[str] | None = None,
+    strict: bool = False,
+    endpoint_url: str | None = None,
+    anon: bool = False,
+    workers: int | None = None,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> IngestSummary:
+    """Ingest CloudTrail logs from a folder or S3 into the lake; rerunning adds only what is new.
+
+    Parameters
+    ----------
+    source
+        A local folder or file, or ``s3://bucket[/prefix]``.
+    lake
+        The lake folder (created if missing).
+    start, end
+        Delivery days to read, inclusive, from the org-trail key layout.
+    accounts, regions
+        Only list these accounts and regions.
+    strict
+        Raise on the first unreadable object or record instead of quarantining it.
+    workers
+        Worker processes; default: one per core, or in-process for a single batch.
+    on_progress
+        Called with (objects done, objects to do) after each batch.
+
+    Returns
+    -------
+    IngestSummary
+    """
+    lake = Path(lake)
+    ledger = Ledger(lake)
+    spec = SourceSpec(str(source), endpoint_url, anon)
+    summary = IngestSummary()
+    with ledger.lock():
+        ledger.recover()
+        snapshot = ledger.snapshot()
+        listed = list(
+            open_source(spec.uri, endpoint_url=endpoint_url, anon=anon).list_objects(
+                start=start, end=end, accounts=accounts, regions=regions
+            )
+        )
+        todo = [o for o in listed if (o.uri, o.etag) not in snapshot.objects]
+        summary.objects_seen = len(listed)
+        summary.objects_skipped = len(listed) - len(todo)
+        plans = plan_batches(todo, batch_bytes)
+        specs = [BatchSpec(batch_id(p), spec, p, lake) for p in plans]
+        known = _KnownKeys(lake, snapshot.files)
+        done = 0
+        for result in _run(specs, workers):
+            if strict:
+                _raise_first(result, done, len(todo))
+            _commit(ledger, known, result, summary)
+            done += len(result.outcomes)
+            if on_progress is not None:
+                on_progress(done, len(todo))
+    return summary
+
+
+def _run(specs: list[BatchSpec], workers: int | None) -> Iterator[BatchResult]:
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(specs) <= 1:
+        yield from map(run_batch, specs)
+        return
+    # spawn, not fork: Polars' thread pool does not survive a fork.
+    context = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        yield from pool.map(run_batch, specs)
+
+
+def _raise_first(result: BatchResult, done: int, total: int) -> None:
+    if not result.quarantine:
+        return
+    source, index, reason = result.quarantine[0]
+    tail = f"ingest stopped after {done:,} of {total:,} objects; the ledger is intact"
+    if index is None:
+        raise ObjectError(source, f"{reason} ({tail})")
+    raise RecordError(source, index, f"{reason} ({tail})")
+
+
+class _KnownKeys:
+    """Dedup keys already in each partition, loaded from the lake the first time it is touched."""
+
+    def __init__(self, lake: Path, files: list[LakeFile]) -> None:
+        self.lake = lake
+        self.files: dict[str, list[LakeFile]] = {}
+        for f in files:
+            self.files.setdefault(f.path.rsplit("/", 1)[0], []).append(f)
+        self.keys: dict[str, pl.Series] = {}
+
+    def get(self, directory: str) -> pl.Series:
+        if directory not in self.keys:
+            self.keys[directory] = read_keys(self.lake, self.files.get(directory, []))
+        return self.keys[directory]
+
+    def add(self, directory: str, keys: pl.Series) -> None:
+        self.keys[directory] = pl.concat([self.get(directory), keys])
+
+
+def _commit(ledger: Ledger, known: _KnownKeys, result: BatchResult, summary: IngestSummary) -> None:
+    """Drop rows another batch already stored, then commit the batch and count it."""
+    files: list[LakeFile] = []
+    for f in result.files:
+        directory = f.path.rsplit("/", 1)[0]
+        keys = result.keys[f.path]
+        seen = keys.is_in(known.get(directory))
+        if seen.any():
+            f = _drop_rows(ledger.lake, f, seen, result)
+        if f is not None:
+            files.append(f)
+            known.add(directory, keys.filter(~seen))
+    dups = Counter(source for source, *_ in result.duplicates)
+    entries: list[ObjectEntry] = []
+    for o in result.outcomes:
+        if o.fetch_failed:
+            summary.quarantined_objects += 1
+            continue
+        stored = o.records - o.quarantined - dups[o.obj.uri]
+        entries.append(
+            ObjectEntry(
+                o.obj.uri, o.obj.key, o.obj.etag, o.obj.size, o.obj.info.kind,
+                o.records, stored, dups[o.obj.uri], o.quarantined, o.unreadable,
+            )
+        )
+        if o.unreadable:
+            summary.quarantined_objects += 1
+        else:
+            summary.objects_ingested += 1
+        summary.records += o.records
+        summary.quarantined_records += o.quarantined
+    summary.duplicates += len(result.duplicates)
+    ledger.write_side_table("quarantine", result.batch, _with_batch(result.quarantine, result))
+    ledger.write_side_table("duplicates", result.batch, _with_batch(result.duplicates, result))
+    ledger.write_side_table("digests", result.batch, _with_batch(result.digests, result))
+    ledger.commit(result.batch, entries, files)
+
+
+def _with_batch(rows: list[tuple[Any, ...]], result: BatchResult) -> list[tuple[Any, ...]]:
+    return [(*row, result.batch) for row in rows]
+
+
+def _drop_rows(lake: Path, f: LakeFile, seen: pl.Series, result: BatchResult) -> LakeFile | None:
+    """Rewrite a batch file without the rows an earlier batch already stored."""
+    frame = pl.read_parquet(lake / f.path)
+    # Files are sorted by time; match keys, not positions.
+    keys = result.keys[f.path].filter(seen)
+    dup_mask = frame[S.DEDUP_KEY].is_in(keys)
+    for source, index, key in frame.filter(dup_mask).select(
+        S.SOURCE, S.SOURCE_INDEX, S.DEDUP_KEY
+    ).iter_rows():
+        result.duplicates.append((source, index, key, f.table))
+    kept = frame.filter(~dup_mask)
+    if kept.is_empty():
+        (lake / f.path).unlink()
+        return None
+    write_partition(lake, f.path, kept)
+    return LakeFile(f.table, f.path, f.account, f.region, f.day, kept.height)

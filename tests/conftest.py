@@ -1,0 +1,85 @@
+"""Shared test fixtures: the S3 server plugin, corpus paths, a realistic event builder, hypothesis profile."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+pytest_plugins = ["tests.fixtures_s3"]
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_LOGS = REPO / "sample_logs"
+#: The third-party corpus sits beside the checkout (../shared/corpus); CI lays it out the same way.
+CORPUS = Path(os.environ.get("CLOUDTRAIL_HUNT_CORPUS", REPO.parent / "shared" / "corpus"))
+
+settings.register_profile(
+    "default",
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile("default")
+
+_BASE_EVENT: dict[str, Any] = {
+    "eventVersion": "1.09",
+    "userIdentity": {
+        "type": "AssumedRole",
+        "principalId": "AROAEXAMPLEID:alice",
+        "arn": "arn:aws:sts::012345678901:assumed-role/Admin/alice",
+        "accountId": "012345678901",
+        "accessKeyId": "ASIAEXAMPLEKEY",
+        "sessionContext": {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": "AROAEXAMPLEID",
+                "arn": "arn:aws:iam::012345678901:role/Admin",
+                "accountId": "012345678901",
+                "userName": "Admin",
+            },
+            "attributes": {"creationDate": "2026-10-01T09:00:00Z", "mfaAuthenticated": "false"},
+        },
+    },
+    "eventTime": "2026-10-01T10:00:00Z",
+    "eventSource": "iam.amazonaws.com",
+    "eventName": "ListRoles",
+    "awsRegion": "us-east-1",
+    "sourceIPAddress": "198.51.100.7",
+    "userAgent": "aws-cli/2.15.0 Python/3.11.6",
+    "requestParameters": None,
+    "responseElements": None,
+    "requestID": "0f6b3c2e-0000-4000-8000-000000000001",
+    "eventID": "7a1d2f3e-0000-4000-8000-000000000001",
+    "readOnly": True,
+    "eventType": "AwsApiCall",
+    "managementEvent": True,
+    "recipientAccountId": "012345678901",
+    "eventCategory": "Management",
+}
+
+
+def make_event(**fields: Any) -> dict[str, Any]:
+    """Return a complete, realistic CloudTrail record with `fields` merged on top.
+
+    Dotted names set nested fields: ``make_event(**{"userIdentity.type": "Root"})``.
+    """
+    event = copy.deepcopy(_BASE_EVENT)
+    for name, value in fields.items():
+        target = event
+        *parents, leaf = name.split(".")
+        for part in parents:
+            target = target.setdefault(part, {})
+        target[leaf] = value
+    return event
+
+
+@pytest.fixture
+def corpus() -> Path:
+    """The third-party CloudTrail corpus (../shared/corpus)."""
+    if not (CORPUS / "MANIFEST.md").is_file():
+        pytest.fail(f"the corpus is missing at {CORPUS}; set CLOUDTRAIL_HUNT_CORPUS")
+    return CORPUS

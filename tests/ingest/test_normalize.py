@@ -1,0 +1,110 @@
+"""Records to canonical rows: typed columns, coercion of wrong types, event times, partitions."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timezone
+from types import SimpleNamespace
+
+import pytest
+
+from cloudtrail_hunt.ingest.normalize import ObjectRecords, normalize, partition_value
+from tests.conftest import make_event
+
+_NO_KEY = SimpleNamespace(account=None, region=None)
+
+
+def _normalize(*records: dict, info=_NO_KEY):
+    raws = [(i, json.dumps(r, separators=(",", ":")).encode(), None) for i, r in enumerate(records)]
+    return normalize([ObjectRecords("s3://b/k.json.gz", info, raws)])
+
+
+def test_normalize_types_the_well_known_fields() -> None:
+    event = make_event(
+        eventName="ConsoleLogin",
+        **{
+            "userIdentity.type": "IAMUser",
+            "additionalEventData": {"MFAUsed": "No", "LoginTo": "https://console"},
+            "responseElements": {"ConsoleLogin": "Success"},
+        },
+    )
+    row = _normalize(event).frame.row(0, named=True)
+    assert row["eventTime"] == datetime(2026, 10, 1, 10, tzinfo=timezone.utc)
+    assert row["eventName"] == "ConsoleLogin" and row["userIdentity.type"] == "IAMUser"
+    assert row["userIdentity.sessionContext.sessionIssuer.arn"] == "arn:aws:iam::012345678901:role/Admin"
+    assert row["additionalEventData.MFAUsed"] == "No"
+    assert row["responseElements.ConsoleLogin"] == "Success"
+    assert json.loads(row["additionalEventData"]) == event["additionalEventData"]
+    assert row["readOnly"] is True
+    assert (row["account"], row["region"], row["day"]) == ("012345678901", "us-east-1", date(2026, 10, 1))
+    assert json.loads(row["message"]) == event
+
+
+def test_normalize_coerces_wrong_types_instead_of_dropping_the_record() -> None:
+    event = make_event(eventName=42, readOnly="false", userIdentity="not-an-object", requestParameters=[1, 2])
+    out = _normalize(event)
+    row = out.frame.row(0, named=True)
+    assert out.rejected == []
+    assert row["eventName"] == "42" and row["readOnly"] is False
+    assert row["userIdentity.type"] is None
+    assert json.loads(row["requestParameters"]) == [1, 2]
+    assert row["requestParameters.roleName"] is None
+    assert json.loads(row["message"]) == event
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-10-01T10:00:00Z", datetime(2026, 10, 1, 10, tzinfo=timezone.utc)),
+        ("2026-10-01T10:00:00.250Z", datetime(2026, 10, 1, 10, 0, 0, 250000, tzinfo=timezone.utc)),
+        ("2022-02-08T09:23:37+11:00", datetime(2022, 2, 7, 22, 23, 37, tzinfo=timezone.utc)),
+        ("2025-01-20 16:52:14.0000000", datetime(2025, 1, 20, 16, 52, 14, tzinfo=timezone.utc)),
+        ("2021-05-20 15:53:47Z", datetime(2021, 5, 20, 15, 53, 47, tzinfo=timezone.utc)),
+    ],
+)
+def test_normalize_reads_event_time_spellings_as_utc(text: str, expected: datetime) -> None:
+    assert _normalize(make_event(eventTime=text)).frame["eventTime"][0] == expected
+
+
+@pytest.mark.parametrize("value", ["...", "redacted", "", 1700000000, None])
+def test_normalize_rejects_records_without_a_usable_event_time(value) -> None:
+    good = make_event(eventID="good")
+    out = _normalize(good, make_event(eventTime=value), good)
+    assert out.frame["source_index"].to_list() == [0, 2]
+    ((source, index, reason),) = out.rejected
+    assert (source, index) == ("s3://b/k.json.gz", 1)
+    assert "eventTime" in reason
+
+
+def test_normalize_falls_back_to_logstash_timestamp() -> None:
+    event = make_event()
+    event["@timestamp"] = event.pop("eventTime")
+    assert _normalize(event).frame["eventTime"][0] == datetime(2026, 10, 1, 10, tzinfo=timezone.utc)
+
+
+def test_normalize_partition_falls_back_to_the_key_layout() -> None:
+    event = make_event()
+    del event["recipientAccountId"], event["awsRegion"]
+    info = SimpleNamespace(account="000011112222", region="eu-west-1")
+    row = _normalize(event, info=info).frame.row(0, named=True)
+    assert (row["account"], row["region"]) == ("000011112222", "eu-west-1")
+
+
+def test_normalize_flags_insight_events() -> None:
+    insight = {"eventVersion": "1.07", "eventTime": "2026-10-01T10:00:00Z", "eventType": "AwsCloudTrailInsight",
+               "awsRegion": "us-east-1", "eventID": "i", "recipientAccountId": "012345678901",
+               "insightDetails": {"state": "Start"}}
+    assert _normalize(make_event(), insight).frame["is_insight"].to_list() == [False, True]
+
+
+def test_normalize_rejects_invalid_utf8() -> None:
+    raw = json.dumps(make_event()).encode().replace(b"ListRoles", b"List\xffRoles")
+    out = normalize([ObjectRecords("f", _NO_KEY, [(0, raw, None)])])
+    assert out.frame.is_empty() and "UTF-8" in out.rejected[0][2]
+
+
+@pytest.mark.parametrize("value", ["..", ".", "../../etc", "a/b", "x\x00y", "\x1b[31m", "é/ü"])
+def test_partition_value_is_one_safe_path_component(value: str) -> None:
+    encoded = partition_value(value)
+    assert "/" not in encoded and "\x00" not in encoded and encoded not in (".", "..")
+    assert all(0x20 < ord(c) < 0x7F for c in encoded)
