@@ -134,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     except CloudTrailHuntError as exc:
         print(f"cloudtrail-hunt: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    except BrokenPipeError:  # `| head` closed the pipe: not an error of ours
+        sys.stderr.close()
+        return EXIT_OK
     except KeyboardInterrupt:
         print("cloudtrail-hunt: interrupted; rerun the same command to continue", file=sys.stderr)
         return 130

@@ -77,7 +77,7 @@ def make_event(**fields: Any) -> dict[str, Any]:
     return event
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def corpus() -> Path:
     """The third-party CloudTrail corpus (../shared/corpus)."""
     if not (CORPUS / "MANIFEST.md").is_file():

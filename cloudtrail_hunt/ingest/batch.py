@@ -119,7 +119,7 @@ def _write(spec: BatchSpec, frame: pl.DataFrame, result: BatchResult) -> None:
         S.SOURCE, S.SOURCE_INDEX, S.DEDUP_KEY, "_table"
     ).iter_rows():
         result.duplicates.append((source, index, key, name))
-    kept = frame.filter(first)
+    kept = frame.filter(first).with_columns(pl.lit(spec.batch).alias(S.BATCH))
     parts = kept.partition_by("_table", "account", "region", "day", as_dict=True)
     planned = {
         key: f"{partition_dir(*key)}/part-{spec.batch}.parquet" for key in sorted(parts, key=str)

@@ -9,6 +9,9 @@ record with no usable `eventTime` is rejected, because it has no place in a time
 
 from __future__ import annotations
 
+import array
+import functools
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -26,6 +29,8 @@ if TYPE_CHECKING:
     from cloudtrail_hunt.ingest.layout import KeyInfo
 
 _Str = str | None
+#: A JSON part that is absent or null; `msgspec.Raw | None` cannot express "any JSON value".
+_NULL = msgspec.Raw(b"null")
 
 
 class _Attributes(msgspec.Struct):
@@ -98,16 +103,17 @@ class _Record(msgspec.Struct):
     vpcEndpointId: _Str = None
     eventCategory: _Str = None
     sessionCredentialFromConsole: _Str = None
-    readOnly: bool | None = None
-    managementEvent: bool | None = None
+    # Real trails write JSON booleans; some captures write "true" (cribl-packs sample).
+    readOnly: bool | str | None = None
+    managementEvent: bool | str | None = None
     userIdentity: _UserIdentity | None = None
-    requestParameters: msgspec.Raw | None = None
-    responseElements: msgspec.Raw | None = None
-    additionalEventData: msgspec.Raw | None = None
-    serviceEventDetails: msgspec.Raw | None = None
-    resources: msgspec.Raw | None = None
-    tlsDetails: msgspec.Raw | None = None
-    insightDetails: msgspec.Raw | None = None
+    requestParameters: msgspec.Raw = _NULL
+    responseElements: msgspec.Raw = _NULL
+    additionalEventData: msgspec.Raw = _NULL
+    serviceEventDetails: msgspec.Raw = _NULL
+    resources: msgspec.Raw = _NULL
+    tlsDetails: msgspec.Raw = _NULL
+    insightDetails: msgspec.Raw = _NULL
 
 
 _RECORD = msgspec.json.Decoder(_Record)
@@ -166,17 +172,21 @@ def _string(value: Any) -> str | None:
     return msgspec.json.encode(value).decode()
 
 
+@functools.cache
+def _fields(struct_type: type[msgspec.Struct]) -> tuple[tuple[str, str, str], ...]:
+    hints = struct_type.__annotations__
+    return tuple((f.name, f.encode_name, str(hints[f.name])) for f in msgspec.structs.fields(struct_type))
+
+
 def _coerce_struct(obj: Any, struct_type: type[msgspec.Struct]) -> Any:
     """Build `struct_type` from a decoded dict, turning wrongly typed scalars into JSON text."""
     if not isinstance(obj, dict):
         return None
     values: dict[str, Any] = {}
-    hints = struct_type.__annotations__
-    for spec in msgspec.structs.fields(struct_type):
-        name = spec.name
-        if spec.encode_name not in obj:
+    for name, encode_name, hint in _fields(struct_type):
+        if encode_name not in obj:
             continue
-        value, hint = obj[spec.encode_name], str(hints[name])
+        value = obj[encode_name]
         if "Raw" in hint:
             values[name] = msgspec.Raw(msgspec.json.encode(value))
         elif hint.startswith("bool"):
@@ -213,18 +223,20 @@ def _decode_record(message: bytes) -> _Record | str:
         return _coerce_struct(obj, _Record)
     except msgspec.DecodeError as exc:
         return f"record is not valid JSON: {exc}"
+    except UnicodeDecodeError as exc:
+        return f"record is not valid UTF-8: {exc}"
 
 
-def _promoted(raw: msgspec.Raw | None, decoder: msgspec.json.Decoder, names: Iterable[str]) -> tuple:
-    if raw is None:
-        return (None,) * len(tuple(names))
+def _promoted(raw: msgspec.Raw, decoder: msgspec.json.Decoder, names: tuple[str, ...]) -> tuple:
+    if raw == _NULL:
+        return (None,) * len(names)
     try:
         value = decoder.decode(raw)
     except msgspec.ValidationError:
         obj = _BUILTINS.decode(raw)
         return tuple(obj.get(n) if isinstance(obj, dict) and isinstance(obj.get(n), str) else None for n in names)
     if value is None:
-        return (None,) * len(tuple(names))
+        return (None,) * len(names)
     return tuple(getattr(value, n) for n in names)
 
 
@@ -235,7 +247,7 @@ def normalize(objects: Iterable[ObjectRecords]) -> Normalized:
     partition keys, and ``is_insight``; rows keep their input order.
     """
     rows: list[_Record] = []
-    messages: list[str] = []
+    messages: list[bytes] = []
     envelopes: list[str | None] = []
     sources: list[str] = []
     indexes: list[int] = []
@@ -244,22 +256,23 @@ def normalize(objects: Iterable[ObjectRecords]) -> Normalized:
     rejected: list[tuple[str, int, str]] = []
     for obj in objects:
         for index, message, envelope in obj.records:
-            try:
-                text = message.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                rejected.append((obj.source, index, f"record is not valid UTF-8: {exc}"))
-                continue
             record = _decode_record(message)
             if isinstance(record, str):
                 rejected.append((obj.source, index, record))
                 continue
             rows.append(record)
-            messages.append(text)
+            messages.append(message)
             envelopes.append(None if envelope is None else envelope.decode("utf-8", "replace"))
             sources.append(obj.source)
             indexes.append(index)
             key_accounts.append(obj.info.account)
             key_regions.append(obj.info.region)
+    bad_utf8 = _invalid_utf8(messages)
+    if bad_utf8:
+        for i in sorted(bad_utf8, reverse=True):
+            rejected.append((sources[i], indexes[i], f"record is not valid UTF-8: {bad_utf8[i]}"))
+            for column in (rows, messages, envelopes, sources, indexes, key_accounts, key_regions):
+                del column[i]
     frame = _frame(rows, messages, envelopes, sources, indexes, key_accounts, key_regions)
     bad_time = frame.filter(pl.col(S.EVENT_TIME).is_null())
     for source, index, raw_time in bad_time.select(S.SOURCE, S.SOURCE_INDEX, "_eventTime").iter_rows():
@@ -269,9 +282,44 @@ def normalize(objects: Iterable[ObjectRecords]) -> Normalized:
     return Normalized(frame, rejected)
 
 
+def _text_array(values: list[bytes] | list[bytes | None], *, validate: bool) -> pa.Array:
+    """Build a string column from UTF-8 bytes with one copy (pa.array() copies item by item).
+
+    `validate` checks UTF-8 once for the whole column; slices of validated JSON skip it.
+    """
+    lengths = [0 if v is None else len(v) for v in values]
+    offsets = array.array("q", itertools.accumulate(lengths, initial=0))
+    data = b"".join(v for v in values if v is not None)
+    validity = None
+    if None in values:
+        validity = pa.array([v is not None for v in values], pa.bool_()).buffers()[1]
+    buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(data)]
+    if validate:
+        binary = pa.Array.from_buffers(pa.large_binary(), len(values), buffers)
+        return binary.cast(pa.large_string())
+    return pa.Array.from_buffers(pa.large_string(), len(values), buffers)
+
+
+def _invalid_utf8(messages: list[bytes]) -> dict[int, str]:
+    """Find records that are not UTF-8 (JSON text must be); one Arrow pass when all are valid."""
+    try:
+        _text_array(messages, validate=True)
+    except pa.ArrowInvalid:
+        pass
+    else:
+        return {}
+    bad: dict[int, str] = {}
+    for i, message in enumerate(messages):
+        try:
+            message.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad[i] = str(exc)
+    return bad
+
+
 def _frame(
     rows: list[_Record],
-    messages: list[str],
+    messages: list[bytes],
     envelopes: list[str | None],
     sources: list[str],
     indexes: list[int],
@@ -285,7 +333,7 @@ def _frame(
     for name in S.TOP_LEVEL_STRINGS:
         columns[name] = pa.array([getattr(r, name) for r in rows], pa.string())
     for name in S.TOP_LEVEL_BOOLS:
-        columns[name] = pa.array([getattr(r, name) for r in rows], pa.bool_())
+        columns[name] = pa.array([_boolean(getattr(r, name)) for r in rows], pa.bool_())
     for name, values in _identity_columns([r.userIdentity for r in rows]).items():
         columns[name] = pa.array(values, pa.string())
     for prefix, attr, decoder in (
@@ -293,19 +341,19 @@ def _frame(
         ("additionalEventData.", "additionalEventData", _ADDITIONAL),
         ("responseElements.", "responseElements", _RESPONSE),
     ):
-        names = [p.removeprefix(prefix) for p in S.PROMOTED_STRINGS if p.startswith(prefix)]
+        names = tuple(p.removeprefix(prefix) for p in S.PROMOTED_STRINGS if p.startswith(prefix))
         values = [_promoted(getattr(r, attr), decoder, names) for r in rows]
         for i, n in enumerate(names):
             columns[prefix + n] = pa.array([v[i] for v in values], pa.string())
     for name in S.JSON_FIELDS:
-        columns[name] = pa.array(
-            [None if (v := getattr(r, name)) is None else bytes(v) for r in rows], pa.binary()
-        ).cast(pa.string())
+        columns[name] = _text_array(
+            [None if (v := getattr(r, name)) == _NULL else bytes(v) for r in rows], validate=False
+        )
     columns[S.SOURCE] = pa.array(sources, pa.string())
     columns[S.SOURCE_INDEX] = pa.array(indexes, pa.uint32())
-    columns[S.DEDUP_KEY] = pa.array([xxhash.xxh3_128_digest(m.encode()) for m in messages], pa.binary())
+    columns[S.DEDUP_KEY] = pa.array([xxhash.xxh3_128_digest(m) for m in messages], pa.binary())
     columns[S.ENVELOPE] = pa.array(envelopes, pa.string())
-    columns[S.MESSAGE] = pa.array(messages, pa.string())
+    columns[S.MESSAGE] = _text_array(messages, validate=False)  # validated by _invalid_utf8
     columns["_key_account"] = pa.array(key_accounts, pa.string())
     columns["_key_region"] = pa.array(key_regions, pa.string())
     frame = pl.from_arrow(pa.table(columns))

@@ -200,7 +200,7 @@ def _commit(ledger: Ledger, known: _KnownKeys, result: BatchResult, summary: Ing
     for f in result.files:
         directory = f.path.rsplit("/", 1)[0]
         keys = result.keys[f.path]
-        seen = keys.is_in(known.get(directory))
+        seen = keys.is_in(known.get(directory).implode())
         if seen.any():
             f = _drop_rows(ledger.lake, f, seen, result)
         if f is not None:
@@ -241,7 +241,7 @@ def _drop_rows(lake: Path, f: LakeFile, seen: pl.Series, result: BatchResult) ->
     frame = pl.read_parquet(lake / f.path)
     # Files are sorted by time; match keys, not positions.
     keys = result.keys[f.path].filter(seen)
-    dup_mask = frame[S.DEDUP_KEY].is_in(keys)
+    dup_mask = frame[S.DEDUP_KEY].is_in(keys.implode())
     for source, index, key in frame.filter(dup_mask).select(
         S.SOURCE, S.SOURCE_INDEX, S.DEDUP_KEY
     ).iter_rows():

@@ -1,0 +1,159 @@
+"""Ingest benchmark: our ingest vs the DuckDB anchor vs the gzip+JSON parse floor, same files, one run.
+
+Usage: ``uv run python bench/ingest_bench.py [--events 1000000] [--rounds 3]``
+
+Each contender runs as its own process, in interleaved rounds (the machines are shared and
+noisy, so ratios within a round mean more than seconds). Peak memory is the highest sum of the
+resident set of the process and all its children, sampled every 20 ms. Prints medians and the
+ratios against the DuckDB anchor (reference/performance.md describes the anchor and the floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+
+# The anchor: DuckDB at its best (reference/performance.md): read_json_objects over the glob,
+# json_transform with an explicit {"Records": [...]} schema, unnest, flatten userIdentity,
+# variable parts as JSON text, COPY to zstd Parquet.
+DUCKDB_ANCHOR = r"""
+import sys, duckdb
+src, dst = sys.argv[1], sys.argv[2]
+con = duckdb.connect()
+con.execute("SET preserve_insertion_order=false")
+record = '''{"eventVersion":"VARCHAR","eventTime":"VARCHAR","eventSource":"VARCHAR","eventName":"VARCHAR",
+"awsRegion":"VARCHAR","sourceIPAddress":"VARCHAR","userAgent":"VARCHAR","errorCode":"VARCHAR",
+"errorMessage":"VARCHAR","requestID":"VARCHAR","eventID":"VARCHAR","eventType":"VARCHAR",
+"readOnly":"BOOLEAN","managementEvent":"BOOLEAN","recipientAccountId":"VARCHAR","eventCategory":"VARCHAR",
+"userIdentity":{"type":"VARCHAR","principalId":"VARCHAR","arn":"VARCHAR","accountId":"VARCHAR",
+"accessKeyId":"VARCHAR","userName":"VARCHAR","invokedBy":"VARCHAR",
+"sessionContext":{"sessionIssuer":{"type":"VARCHAR","arn":"VARCHAR","userName":"VARCHAR","accountId":"VARCHAR"},
+"attributes":{"creationDate":"VARCHAR","mfaAuthenticated":"VARCHAR"}}},
+"requestParameters":"JSON","responseElements":"JSON","additionalEventData":"JSON","resources":"JSON",
+"tlsDetails":"JSON","serviceEventDetails":"JSON"}'''
+con.execute(f'''
+COPY (
+  WITH f AS (
+    SELECT unnest(json_transform(json, '{{"Records":[{record}]}}').Records) AS r
+    FROM read_json_objects('{src}/AWSLogs/*/*/CloudTrail/*/*/*/*/*.json.gz', format='auto')
+  )
+  SELECT CAST(r.eventTime AS TIMESTAMPTZ) AS eventTime, r.eventVersion, r.eventSource, r.eventName,
+         r.awsRegion, r.sourceIPAddress, r.userAgent, r.errorCode, r.errorMessage, r.requestID,
+         r.eventID, r.eventType, r.readOnly, r.managementEvent, r.recipientAccountId, r.eventCategory,
+         r.userIdentity.type AS ui_type, r.userIdentity.principalId AS ui_principal,
+         r.userIdentity.arn AS ui_arn, r.userIdentity.accountId AS ui_account,
+         r.userIdentity.accessKeyId AS ui_key, r.userIdentity.userName AS ui_user,
+         r.userIdentity.invokedBy AS ui_invoked_by,
+         r.userIdentity.sessionContext.sessionIssuer.arn AS issuer_arn,
+         r.userIdentity.sessionContext.attributes.mfaAuthenticated AS mfa,
+         CAST(r.requestParameters AS VARCHAR) AS requestParameters,
+         CAST(r.responseElements AS VARCHAR) AS responseElements,
+         CAST(r.additionalEventData AS VARCHAR) AS additionalEventData,
+         CAST(r.resources AS VARCHAR) AS resources, CAST(r.tlsDetails AS VARCHAR) AS tlsDetails,
+         CAST(r.serviceEventDetails AS VARCHAR) AS serviceEventDetails
+  FROM f
+) TO '{dst}/events.parquet' (FORMAT parquet, COMPRESSION zstd)
+''')
+"""
+
+# The floor: inflate and parse every record with orjson, in one process, and keep nothing.
+FLOOR = r"""
+import sys, gzip, orjson
+from pathlib import Path
+n = 0
+for p in sorted(Path(sys.argv[1]).rglob("*_CloudTrail_*.json.gz")):
+    n += len(orjson.loads(gzip.decompress(p.read_bytes()))["Records"])
+print(n)
+"""
+
+
+def measure(cmd: list[str]) -> tuple[float, int, str]:
+    """Run `cmd`; return wall seconds, peak RSS of its process tree in bytes, stdout."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ps = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            tree = [ps, *ps.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    out, err = proc.communicate()
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        msg = f"{cmd[:4]} failed ({proc.returncode}): {err[-2000:]}"
+        raise RuntimeError(msg)
+    return wall, peak, out
+
+
+def generate(events: int) -> tuple[Path, int]:
+    """Generate (once, cached) a synthetic org trail of about `events` events."""
+    from cloudtrail_hunt.synth import generate_org_trail
+
+    target = OUT / f"trail-{events}"
+    marker = target / ".done.json"
+    if marker.is_file():
+        return target, json.loads(marker.read_text())["events"]
+    shutil.rmtree(target, ignore_errors=True)
+    accounts, regions, days = 10, ("us-east-1", "eu-west-1", "eu-central-1", "us-west-2"), 30
+    per_day = max(1, events // (accounts * len(regions) * days))
+    result = generate_org_trail(
+        target, seed=11, days=days, accounts=accounts, regions=regions,
+        events_per_day=per_day, files_per_day=96, scenarios=False,
+    )
+    marker.write_text(json.dumps({"events": result.events, "objects": result.objects}))
+    return target, result.events
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    trail, events = generate(args.events)
+    size = sum(p.stat().st_size for p in trail.rglob("*.json.gz"))
+    print(f"trail: {events:,} events, {size / 1e6:,.0f} MB gz, {trail}", flush=True)
+    contenders = {
+        "cloudtrail-hunt ingest": lambda d: [sys.executable, "-m", "cloudtrail_hunt", "ingest",
+                                             str(trail), str(d / "lake"), "--json"],
+        "duckdb anchor": lambda d: [sys.executable, "-c", DUCKDB_ANCHOR, str(trail), str(d)],
+        "floor (1 process)": lambda d: [sys.executable, "-c", FLOOR, str(trail)],
+    }
+    results: dict[str, list[tuple[float, int]]] = {name: [] for name in contenders}
+    for rnd in range(args.rounds):
+        for name, cmd in contenders.items():
+            work = OUT / "run"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            wall, peak, out = measure(cmd(work))
+            if name.startswith("cloudtrail"):
+                assert json.loads(out)["records"] == events, out
+            results[name].append((wall, peak))
+            print(f"round {rnd + 1} {name:24s} {wall:7.2f} s {peak / 2**20:8.0f} MiB", flush=True)
+    anchor = statistics.median(w for w, _ in results["duckdb anchor"])
+    anchor_mem = statistics.median(m for _, m in results["duckdb anchor"])
+    floor = statistics.median(w for w, _ in results["floor (1 process)"])
+    print(f"\n{'contender':24s} {'median s':>9s} {'events/s':>10s} {'peak MiB':>9s} "
+          f"{'time/duckdb':>11s} {'mem/duckdb':>10s} {'time/floor':>10s}")
+    for name, runs in results.items():
+        wall = statistics.median(w for w, _ in runs)
+        mem = statistics.median(m for _, m in runs)
+        print(f"{name:24s} {wall:9.2f} {events / wall:10,.0f} {mem / 2**20:9.0f} "
+              f"{wall / anchor:11.2f} {mem / anchor_mem:10.2f} {wall / floor:10.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Ingest: list source objects, decode them, normalise records and write the lake."""
