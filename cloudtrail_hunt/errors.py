@@ -48,7 +48,7 @@ LOG_VALUE_LIMIT = 80
 
 
 def log_value(value: object) -> str:
-    r"""Quote a value read from a log for a message: escaped, cut to 80 characters, in `repr` quotes.
+    r"""Quote a value read from a log for a message: escaped, cut to 80 characters, repr-quoted.
 
     Examples
     --------

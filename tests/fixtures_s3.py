@@ -276,10 +276,10 @@ class RecordedRequest:
 Match = Callable[[RecordedRequest], bool]
 
 _SLOW_DOWN_BODY = (
-    '<?xml version="1.0" encoding="UTF-8"?>\n'
-    "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message>"
-    "<RequestId>FAULTPROXY</RequestId><HostId>fault-proxy</HostId></Error>"
-).encode()
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message>"
+    b"<RequestId>FAULTPROXY</RequestId><HostId>fault-proxy</HostId></Error>"
+)
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) and the ones aiohttp recomputes; everything else passes
 # through untouched, Host included, so a SigV4 signature made for the proxy still verifies.
@@ -462,9 +462,7 @@ class FaultProxy:
             request.method, url, headers=headers, data=body or None, allow_redirects=False
         ) as upstream:
             payload = await upstream.read()
-            out_headers = [
-                (k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP
-            ]
+            out_headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP]
             status = upstream.status
         response = web.StreamResponse(status=status)
         for k, v in out_headers:

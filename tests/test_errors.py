@@ -170,7 +170,7 @@ def test_detection_config_lake_attributes() -> None:
 
 def test_errors_escape_ansi_and_control_characters_in_values() -> None:
     user_agent = "curl/8\x1b[2J\x1b]0;owned\x07\r\nINFO ok\u202etxt.exe"
-    error = RecordError(f"k\x1b[31m\n.json", 0, "suspicious userAgent", value=user_agent)
+    error = RecordError("k\x1b[31m\n.json", 0, "suspicious userAgent", value=user_agent)
     text = str(error)
     assert not any(ord(ch) < 0x20 or ch in "\x7f\u202e" for ch in text)
     assert "\\x1b[2J" in text and "\\x07" in text and "\\r\\n" in text and "\\u202e" in text

@@ -170,7 +170,7 @@ def _frozen_checked(
     if bad:
         msg = f"invalid {what} {bad[0]!r}"
         hint = "account ids are 12-digit strings" if what == "account id" else None
-        raise ConfigError(name, msg, hint)
+        raise ConfigError(key=name, reason=msg, hint=hint)
     return frozenset(values)
 
 
@@ -206,14 +206,14 @@ class ListingRequest:
         """
         if start is not None and end is not None and start > end:
             msg = f"start {start.isoformat()!r} is after end {end.isoformat()!r}"
-            raise ConfigError("start", msg)
+            raise ConfigError(key="start", reason=msg)
         valid_kinds = sorted(ALL_KINDS)
         chosen = frozenset(ALL_KINDS if kinds is None else kinds)
         bad_kinds = sorted(chosen - ALL_KINDS)
         if bad_kinds:
             msg = f"invalid kind {bad_kinds[0]!r}"
             hint = "expected one of " + ", ".join(repr(k) for k in valid_kinds)
-            raise ConfigError("kinds", msg, hint)
+            raise ConfigError(key="kinds", reason=msg, hint=hint)
         return cls(
             start=start,
             end=end,
@@ -294,7 +294,7 @@ class _Walk:
         self.request = request
 
     def _children(self, prefix: str, pattern: re.Pattern[str]) -> list[str]:
-        return sorted(name for name in self.list_dirs(prefix) if pattern.match(name))
+        return _in_key_order(name for name in self.list_dirs(prefix) if pattern.match(name))
 
     def run(self, prefix: str, segs: tuple[str, ...]) -> Iterator[str]:
         org = 1 if segs and _ORG.match(segs[0]) else 0
@@ -334,7 +334,7 @@ class _Walk:
     def _top(self, prefix: str) -> Iterator[str]:
         # AWSLogs/ holds o-… folders (organisation trails) and account folders (single-account
         # trails), possibly both in one bucket.
-        for name in sorted(self.list_dirs(prefix)):
+        for name in _in_key_order(self.list_dirs(prefix)):
             if _ORG.match(name):
                 yield from self._org(f"{prefix}{name}/")
             elif _ACCOUNT.match(name) and self._wants_account(name):
@@ -342,14 +342,14 @@ class _Walk:
 
     def _org(self, prefix: str) -> Iterator[str]:
         if self.request.accounts is not None:
-            accounts = sorted(self.request.accounts)
+            accounts = _in_key_order(self.request.accounts)
         else:
             accounts = self._children(prefix, _ACCOUNT)
         for account in accounts:
             yield from self._account(f"{prefix}{account}/")
 
     def _account(self, prefix: str) -> Iterator[str]:
-        folders = sorted(_FOLDER_OF_KIND[k] for k in self.request.kinds)
+        folders = _in_key_order(_FOLDER_OF_KIND[k] for k in self.request.kinds)
         if len(folders) > 1:
             # One delimited listing says which kind folders exist (digest and Insight folders
             # exist only when log validation or Insights are on), which saves a listing per
@@ -361,7 +361,7 @@ class _Walk:
 
     def _kind(self, prefix: str) -> Iterator[str]:
         if self.request.regions is not None:
-            regions = sorted(self.request.regions)
+            regions = _in_key_order(self.request.regions)
         else:
             regions = self._children(prefix, _REGION)
         for region in regions:
@@ -401,6 +401,11 @@ class _Walk:
                 yield from self._dates(f"{prefix}{name}/", sub)
 
 
+def _in_key_order(names: Iterable[str]) -> list[str]:
+    """Sort folder names the way their keys sort: "CloudTrail-Digest/" before "CloudTrail/"."""
+    return sorted(names, key=lambda name: name + "/")
+
+
 def _valid_date(year: int, month: int, day: int) -> date | None:
     try:
         return date(year, month, day)
@@ -425,4 +430,3 @@ def _last_day(parts: tuple[int, ...]) -> date:
     if month == 12:
         return date(year, 12, 31)
     return date(year, month + 1, 1) - timedelta(days=1)
-

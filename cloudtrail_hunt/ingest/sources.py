@@ -1,4 +1,4 @@
-"""List and fetch CloudTrail objects from a local folder or an S3 prefix, in key order, with retries.
+"""List and fetch CloudTrail objects from a local folder or an S3 prefix, in order, with retries.
 
 First stage of ingest (**list** → decode → normalize → lake). `layout.py` decides which prefixes
 to list; this module does the I/O. Fetching never raises for one bad object: a permanent failure
@@ -134,8 +134,8 @@ class LocalSource:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.root = os.path.realpath(path)
-        self._single = os.path.isfile(self.root)
+        self.root = str(Path(path).resolve())
+        self._single = Path(self.root).is_file()
 
     def __repr__(self) -> str:
         return f"LocalSource({self.root!r})"
@@ -168,9 +168,8 @@ class LocalSource:
 
     def _list(self, request: ListingRequest) -> Iterator[SourceObject]:
         if self._single:
-            path = self.root
-            st = os.stat(path)
-            obj = self._object(os.path.basename(path), path, st)
+            path = Path(self.root)
+            obj = self._object(path.name, self.root, path.stat())
             if _select(request, obj.info, layout=False):
                 yield obj
             return
@@ -202,10 +201,11 @@ class LocalSource:
         return SourceObject(uri=path, key=key, size=st.st_size, etag=etag, info=info)
 
     def _path(self, prefix: str) -> str:
-        return os.path.join(self.root, *(p for p in prefix.split("/") if p))
+        return str(Path(self.root).joinpath(*(p for p in prefix.split("/") if p)))
 
     def _is_real_dir(self, name: str) -> bool:
-        return os.path.isdir(self._path(name)) and not os.path.islink(self._path(name))
+        path = Path(self._path(name))
+        return path.is_dir() and not path.is_symlink()
 
     def _scan(self, prefix: str) -> list[os.DirEntry[str]]:
         path = self._path(prefix)
@@ -242,10 +242,10 @@ class LocalSource:
         """Stat a regular file; None for anything else or a symlink leading out of the root."""
         try:
             if entry.is_symlink():
-                target = os.path.realpath(entry.path)
-                if os.path.commonpath([target, self.root]) != self.root:
+                target = Path(entry.path).resolve()
+                if not target.is_relative_to(self.root):
                     return None
-                st = os.stat(target)
+                st = target.stat()
             else:
                 st = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
@@ -261,8 +261,7 @@ class LocalSource:
         """Read each file; an unreadable one gives an `ObjectError` in its place, in input order."""
         for obj in objects:
             try:
-                with open(obj.uri, "rb") as fh:
-                    data = fh.read()
+                data = Path(obj.uri).read_bytes()
             except OSError as exc:
                 reason = f"cannot read the file: {exc.strerror or exc}"
                 yield obj, ObjectError(obj.uri, reason, "check that it exists and is readable")
@@ -308,7 +307,8 @@ _DENIED = frozenset(
 )
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 _TRANSIENT = frozenset(
-    {"SlowDown", "503", "500", "InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling"}
+    {"SlowDown", "503", "500", "InternalError", "ServiceUnavailable", "RequestTimeout"}
+    | {"Throttling", "ThrottlingException"}
 )
 
 
@@ -434,7 +434,8 @@ class S3Source:
                 if self.anon:
                     hint = "unsigned requests (`anon=True`) work only on public buckets"
                 else:
-                    hint = "check the credentials and the bucket policy (s3:ListBucket, s3:GetObject)"
+                    hint = "check the credentials and the bucket policy"
+                    hint += " (s3:ListBucket, s3:GetObject)"
                 return f"access denied ({code})", hint
             if code == "NoSuchBucket":
                 return f"no such bucket {self.bucket!r} (NoSuchBucket)", "check the bucket name"
@@ -580,7 +581,8 @@ class S3Source:
         from botocore.exceptions import BotoCoreError, ClientError
 
         if not obj.uri.startswith("s3://"):
-            return ObjectError(obj.uri, "not an S3 object", "fetch it from the source that listed it")
+            hint = "fetch it from the source that listed it"
+            return ObjectError(obj.uri, "not an S3 object", hint)
         bucket, key = _split_s3(obj.uri)
         body_errors = _body_errors()
         last: BaseException | None = None
@@ -679,12 +681,13 @@ def open_source(
     for name, value in (("max_concurrency", max_concurrency), ("max_attempts", max_attempts)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             msg = f"must be a positive integer, got {value!r}"
-            raise ConfigError(name, msg)
+            raise ConfigError(key=name, reason=msg)
     text = os.fspath(uri)
     if text.startswith("s3://"):
         bucket, prefix = _split_s3(text)
         if not bucket:
-            raise ConfigError("source", f"no bucket in {text!r}", "use `s3://bucket[/prefix]`")
+            msg = f"no bucket in {text!r}"
+            raise ConfigError(key="source", reason=msg, hint="use `s3://bucket[/prefix]`")
         prefix = prefix.strip("/")
         return S3Source(
             bucket,
@@ -697,8 +700,10 @@ def open_source(
     if "://" in text:
         scheme = text.split("://", 1)[0]
         msg = f"unsupported scheme {scheme!r}"
-        raise ConfigError("source", msg, "use a local path or `s3://bucket[/prefix]`")
+        hint = "use a local path or `s3://bucket[/prefix]`"
+        raise ConfigError(key="source", reason=msg, hint=hint)
     path = Path(text).expanduser()
     if not path.exists():
-        raise ConfigError("source", f"{str(path)!r} does not exist")
+        msg = f"{str(path)!r} does not exist"
+        raise ConfigError(key="source", reason=msg)
     return LocalSource(path)

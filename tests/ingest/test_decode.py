@@ -46,23 +46,6 @@ def test_decode_ndjson_keeps_good_lines_around_a_bad_one() -> None:
     assert "line is not a JSON object" in decoded.errors[0][1]
 
 
-def test_decode_lookup_events_unwraps_the_record_string_and_keeps_the_envelope() -> None:
-    record = make_event(eventName="RunInstances")
-    line = {"EventId": "x", "EventName": "RunInstances", "CloudTrailEvent": json.dumps(record)}
-    decoded = decode_object(json.dumps(line).encode())
-    (_, raw, envelope), = decoded.records
-    assert json.loads(raw) == record
-    assert json.loads(envelope) == {"EventId": "x", "EventName": "RunInstances"}
-
-
-def test_decode_eventbridge_envelope_unwraps_detail() -> None:
-    record = make_event(eventName="StopLogging")
-    envelope = {"version": "0", "detail-type": "AWS API Call via CloudTrail", "account": "1", "detail": record}
-    (_, raw, rest), = decode_object(json.dumps(envelope).encode()).records
-    assert json.loads(raw) == record
-    assert "detail" not in json.loads(rest) and json.loads(rest)["account"] == "1"
-
-
 def test_decode_digest_is_kept_aside_not_returned_as_records() -> None:
     digest = {"awsAccountId": "1", "digestStartTime": "a", "digestEndTime": "b", "digestS3Object": "k", "logFiles": []}
     decoded = decode_object(gzip.compress(json.dumps(digest).encode()))

@@ -80,7 +80,7 @@ def test_parse_key_account_keeps_leading_zeros_as_a_string() -> None:
 )
 def test_parse_key_off_layout_is_unknown(key: str) -> None:
     assert parse_key(key) == UNKNOWN
-    assert UNKNOWN == KeyInfo(None, None, None, None, "unknown")
+    assert KeyInfo(None, None, None, None, "unknown") == UNKNOWN
 
 
 def test_day_prefixes_span_month_ends_and_leap_days() -> None:
@@ -140,7 +140,9 @@ class FakeTree:
         return [k for p in prefixes for k in self.keys if k.startswith(p)]
 
 
-def _key(account: str, region: str, day: date, *, org: str | None = ORG, folder: str = "CloudTrail") -> str:
+def _key(
+    account: str, region: str, day: date, *, org: str | None = ORG, folder: str = "CloudTrail"
+) -> str:
     base = f"AWSLogs/{org}/" if org else "AWSLogs/"
     return f"{base}{account}/{folder}/{region}/{day:%Y/%m/%d}/{account}_{folder}_{region}_{day:%Y%m%d}.json.gz"
 
@@ -164,8 +166,10 @@ def test_walk_one_day_one_account_one_region_lists_exactly_that_day() -> None:
     day = date(2024, 1, 15)
     request = ListingRequest.build(start=day, end=day, accounts=[A2], regions=["us-east-1"])
     leaves = list(walk_prefixes(tree.list_dirs, request))
-    assert leaves == [f"AWSLogs/{ORG}/{A2}/CloudTrail-Digest/us-east-1/2024/01/15/",
-                      f"AWSLogs/{ORG}/{A2}/CloudTrail/us-east-1/2024/01/15/"]
+    assert leaves == [
+        f"AWSLogs/{ORG}/{A2}/CloudTrail-Digest/us-east-1/2024/01/15/",
+        f"AWSLogs/{ORG}/{A2}/CloudTrail/us-east-1/2024/01/15/",
+    ]
     # AWSLogs/ finds the org; the account folder says which kinds exist; nothing else is listed.
     assert tree.calls == ["AWSLogs/", f"AWSLogs/{ORG}/{A2}/"]
 
@@ -216,7 +220,12 @@ def test_walk_half_bounded_range_prunes_years_months_and_days() -> None:
     )
     leaves = list(walk_prefixes(tree.list_dirs, request))
     base = f"AWSLogs/{ORG}/{A1}/CloudTrail/us-east-1/"
-    assert leaves == [f"{base}2024/02/27/", f"{base}2024/02/28/", f"{base}2024/02/29/", f"{base}2024/03/"]
+    assert leaves == [
+        f"{base}2024/02/27/",
+        f"{base}2024/02/28/",
+        f"{base}2024/02/29/",
+        f"{base}2024/03/",
+    ]
     # 2023 is outside the range: its months are never listed.
     assert f"{base}2023/" not in tree.calls
     assert f"{base}2024/02/" in tree.calls and f"{base}2024/01/" not in tree.calls
@@ -224,24 +233,37 @@ def test_walk_half_bounded_range_prunes_years_months_and_days() -> None:
 
 def test_walk_long_bounded_range_discovers_instead_of_one_prefix_per_day() -> None:
     tree = _tree()
-    start = date(2024, 1, 10)
-    end = start + timedelta(days=EXACT_DAYS_MAX)  # one day more than the exact-prefix limit
+    start, end = date(2024, 1, 10), date(2024, 3, 31)
+    assert (end - start).days >= EXACT_DAYS_MAX
     request = ListingRequest.build(
         start=start, end=end, accounts=[A2], regions=["eu-west-1"], kinds=["events"]
     )
     leaves = list(walk_prefixes(tree.list_dirs, request))
-    assert len(leaves) < EXACT_DAYS_MAX
+    base = f"AWSLogs/{ORG}/{A2}/CloudTrail/eu-west-1/"
+    january = [f"{base}{d}" for d in day_prefixes(start, date(2024, 1, 31))]
+    # January is cut by the range (one prefix per day); February and March lie wholly inside.
+    assert leaves == [*january, f"{base}2024/02/", f"{base}2024/03/"]
+    assert tree.calls == ["AWSLogs/", base, f"{base}2024/", f"{base}2024/01/"]
     assert tree.under(leaves) == _expected(tree, request)
 
 
 def test_walk_from_an_anchor_inside_awslogs() -> None:
     tree = _tree()
     # A source rooted at AWSLogs/<org>/<account>/: prefixes are relative to that root.
-    inner = FakeTree([k.removeprefix(f"AWSLogs/{ORG}/{A1}/") for k in tree.keys if k.startswith(f"AWSLogs/{ORG}/{A1}/")])
+    inner = FakeTree(
+        [
+            k.removeprefix(f"AWSLogs/{ORG}/{A1}/")
+            for k in tree.keys
+            if k.startswith(f"AWSLogs/{ORG}/{A1}/")
+        ]
+    )
     day = date(2024, 1, 1)
     request = ListingRequest.build(start=day, end=day, regions=["eu-west-1"])
     leaves = list(walk_prefixes(inner.list_dirs, request, base="", anchor=(ORG, A1)))
-    assert leaves == ["CloudTrail-Insight/eu-west-1/2024/01/01/", "CloudTrail/eu-west-1/2024/01/01/"]
+    assert leaves == [
+        "CloudTrail-Insight/eu-west-1/2024/01/01/",
+        "CloudTrail/eu-west-1/2024/01/01/",
+    ]
     other = ListingRequest.build(accounts=[A2])
     assert list(walk_prefixes(inner.list_dirs, other, base="", anchor=(ORG, A1))) == []
 
@@ -260,7 +282,8 @@ _DAYS = st.dates(min_value=date(2023, 12, 1), max_value=date(2024, 3, 31))
     start=st.none() | _DAYS,
     span=st.none() | st.integers(0, 90),
     accounts=st.none() | st.sets(st.sampled_from([A1, A2, A3, "555555555555"]), min_size=1),
-    regions=st.none() | st.sets(st.sampled_from(["eu-west-1", "us-east-1", "sa-east-1"]), min_size=1),
+    regions=st.none()
+    | st.sets(st.sampled_from(["eu-west-1", "us-east-1", "sa-east-1"]), min_size=1),
     kinds=st.sets(st.sampled_from(sorted(ALL_KINDS)), min_size=1),
 )
 def test_walk_lists_exactly_the_requested_keys_in_order(

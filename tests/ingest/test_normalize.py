@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from cloudtrail_hunt.ingest.decode import decode_object
 from cloudtrail_hunt.ingest.normalize import ObjectRecords, normalize, partition_value
 from tests.conftest import make_event
 
@@ -17,6 +18,33 @@ _NO_KEY = SimpleNamespace(account=None, region=None)
 def _normalize(*records: dict, info=_NO_KEY):
     raws = [(i, json.dumps(r, separators=(",", ":")).encode(), None) for i, r in enumerate(records)]
     return normalize([ObjectRecords("s3://b/k.json.gz", info, raws)])
+
+
+def _normalize_raw(raw: bytes):
+    return normalize([ObjectRecords("f", _NO_KEY, decode_object(raw).records)])
+
+
+def test_normalize_lookup_events_unwraps_the_record_string_and_keeps_the_envelope() -> None:
+    record = make_event(eventName="RunInstances")
+    line = {"EventId": "x", "EventName": "RunInstances", "CloudTrailEvent": json.dumps(record)}
+    row = _normalize_raw(json.dumps(line).encode()).frame.row(0, named=True)
+    assert json.loads(row["message"]) == record and row["eventName"] == "RunInstances"
+    assert json.loads(row["envelope"]) == {"EventId": "x", "EventName": "RunInstances"}
+
+
+def test_normalize_eventbridge_envelope_unwraps_detail() -> None:
+    record = make_event(eventName="StopLogging")
+    envelope = {"version": "0", "detail-type": "AWS API Call via CloudTrail", "account": "1", "detail": record}
+    row = _normalize_raw(json.dumps(envelope).encode()).frame.row(0, named=True)
+    assert json.loads(row["message"]) == record and row["eventName"] == "StopLogging"
+    rest = json.loads(row["envelope"])
+    assert "detail" not in rest and rest["account"] == "1"
+
+
+def test_normalize_broken_envelope_is_rejected_with_reason() -> None:
+    line = {"EventId": "x", "CloudTrailEvent": "{not json"}
+    out = _normalize_raw(json.dumps(line).encode())
+    assert out.frame.is_empty() and "`CloudTrailEvent` is not a JSON record string" in out.rejected[0][2]
 
 
 def test_normalize_types_the_well_known_fields() -> None:
