@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     ingest.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
+    compact = commands.add_parser("compact", help="merge each partition's small files into one")
+    compact.add_argument("lake", help="lake folder")
+
     quarantine = commands.add_parser("quarantine", help="list what ingest could not load, and why")
     quarantine.add_argument("lake", help="lake folder")
     quarantine.add_argument("--json", action="store_true", help="JSON Lines instead of a table")
@@ -108,6 +111,17 @@ def _synth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _compact(args: argparse.Namespace) -> int:
+    from cloudtrail_hunt.ingest.compact import compact
+
+    done = compact(args.lake)
+    print(
+        f"compacted {done.partitions:,} partitions: {done.files_removed:,} files into "
+        f"{done.files_written:,} ({done.rows:,} rows)"
+    )
+    return EXIT_OK
+
+
 def _quarantine(args: argparse.Namespace) -> int:
     from cloudtrail_hunt.console import escape_for_terminal
     from cloudtrail_hunt.ingest.quarantine import quarantine_report
@@ -123,7 +137,7 @@ def _quarantine(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"ingest": _ingest, "quarantine": _quarantine, "synth": _synth}
+_COMMANDS = {"compact": _compact, "ingest": _ingest, "quarantine": _quarantine, "synth": _synth}
 
 
 def main(argv: list[str] | None = None) -> int:

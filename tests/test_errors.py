@@ -173,7 +173,8 @@ def test_errors_escape_ansi_and_control_characters_in_values() -> None:
     error = RecordError("k\x1b[31m\n.json", 0, "suspicious userAgent", value=user_agent)
     text = str(error)
     assert not any(ord(ch) < 0x20 or ch in "\x7f\u202e" for ch in text)
-    assert "\\x1b[2J" in text and "\\x07" in text and "\\r\\n" in text and "\\u202e" in text
+    for shown in ("\\x1b[2J", "\\x07", "\\r\\n", "\\u202e"):
+        assert shown in text
     assert text.startswith("k\\x1b[31m\\n.json: record 0: suspicious userAgent ")
 
 

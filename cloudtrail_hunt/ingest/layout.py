@@ -30,11 +30,13 @@ __all__ = [
     "ALL_KINDS",
     "EXACT_DAYS_MAX",
     "KIND_FOLDERS",
+    "LOGS_FOLDER",
     "UNKNOWN",
     "Kind",
     "KeyInfo",
     "ListingRequest",
     "day_prefixes",
+    "is_layout_anchor",
     "parse_key",
     "walk_prefixes",
 ]
@@ -242,6 +244,33 @@ class ListingRequest:
         return info.day is not None and self.wants_day(info.day)
 
 
+def is_layout_anchor(segs: Sequence[str]) -> bool:
+    """True when `segs`, the folders below ``AWSLogs``, name a folder of the CloudTrail layout.
+
+    That is ``[o-org/][account/[kind folder/[region/[YYYY/[MM/[DD]]]]]]``; a source rooted at
+    such a folder is walked with the layout, anything else is listed as a plain folder.
+
+    Examples
+    --------
+    >>> is_layout_anchor(["o-abc123defg", "012345678901", "CloudTrail"])
+    True
+    >>> is_layout_anchor(["notes"])
+    False
+    """
+    rest = list(segs[1:] if segs and _ORG.match(segs[0]) else segs)
+    checks: tuple[Callable[[str], object], ...] = (
+        _ACCOUNT.match,
+        KIND_FOLDERS.__contains__,
+        _REGION.match,
+        _YEAR.match,
+        _TWO_DIGITS.match,
+        _TWO_DIGITS.match,
+    )
+    if len(rest) > len(checks) or not all(c(s) for c, s in zip(checks, rest, strict=False)):
+        return False
+    return len(rest) < 5 or 1 <= int(rest[4]) <= 12
+
+
 ListDirs = Callable[[str], Iterable[str]]
 
 
@@ -297,36 +326,27 @@ class _Walk:
         return _in_key_order(name for name in self.list_dirs(prefix) if pattern.match(name))
 
     def run(self, prefix: str, segs: tuple[str, ...]) -> Iterator[str]:
+        if not is_layout_anchor(segs):
+            return
         org = 1 if segs and _ORG.match(segs[0]) else 0
         level = len(segs) - org
         if level == 0:
             yield from (self._org(prefix) if org else self._top(prefix))
             return
         account, *rest = segs[org:]
-        if not _ACCOUNT.match(account) or not self._wants_account(account):
+        if not self._wants_account(account):
             return
         if level == 1:
             yield from self._account(prefix)
             return
-        kind = KIND_FOLDERS.get(rest[0])
-        if kind is None or kind not in self.request.kinds:
+        if KIND_FOLDERS[rest[0]] not in self.request.kinds:
             return
         if level == 2:
             yield from self._kind(prefix)
             return
-        region = rest[1]
-        if not _REGION.match(region) or (
-            self.request.regions is not None and region not in self.request.regions
-        ):
+        if self.request.regions is not None and rest[1] not in self.request.regions:
             return
-        dates = rest[2:]
-        if len(dates) > 3 or not all(
-            p.match(s) for p, s in zip((_YEAR, _TWO_DIGITS, _TWO_DIGITS), dates, strict=False)
-        ):
-            return
-        if len(dates) > 1 and not 1 <= int(dates[1]) <= 12:
-            return
-        yield from self._dates(prefix, tuple(int(s) for s in dates))
+        yield from self._dates(prefix, tuple(int(s) for s in rest[2:]))
 
     def _wants_account(self, account: str) -> bool:
         return self.request.accounts is None or account in self.request.accounts

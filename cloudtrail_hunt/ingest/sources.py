@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -25,6 +26,7 @@ from cloudtrail_hunt.ingest.layout import (
     KeyInfo,
     Kind,
     ListingRequest,
+    is_layout_anchor,
     parse_key,
     walk_prefixes,
 )
@@ -102,10 +104,6 @@ def _anchor(parts: Iterable[str]) -> tuple[str, ...] | None:
     return tuple(s for s in seq[last + 1 :] if s)
 
 
-def _is_hidden(key: str) -> bool:
-    return any(part.startswith(".") for part in key.split("/"))
-
-
 def _select(request: ListingRequest, info: KeyInfo, *, layout: bool) -> bool:
     # In a layout walk only parsed keys count; in a plain folder (exports, the corpus) every file
     # is listed and the filters apply only to the keys that parse.
@@ -168,13 +166,13 @@ class LocalSource:
 
     def _list(self, request: ListingRequest) -> Iterator[SourceObject]:
         if self._single:
-            path = Path(self.root)
-            obj = self._object(path.name, self.root, path.stat())
+            single = Path(self.root)
+            obj = self._object(single.name, self.root, single.stat())
             if _select(request, obj.info, layout=False):
                 yield obj
             return
         anchor = _anchor(Path(self.root).parts)
-        if anchor is not None:
+        if anchor is not None and is_layout_anchor(anchor):
             leaves: Iterable[str] | None = walk_prefixes(
                 self._dirs, request, base="", anchor=anchor
             )
@@ -211,7 +209,9 @@ class LocalSource:
         path = self._path(prefix)
         try:
             with os.scandir(path) as entries:
-                return [e for e in entries if not e.name.startswith(".")]
+                # Dot-names are listed too: a forensic tool must not have a blind spot that an
+                # attacker can choose by naming a file `.x`.
+                return list(entries)
         except (FileNotFoundError, NotADirectoryError):
             return []  # an exact day prefix that has no folder: nothing delivered that day
         except OSError as exc:
@@ -477,7 +477,7 @@ class S3Source:
         where = f"s3://{self.bucket}/{prefix}"
         while True:
             # Our own loop over continuation tokens, so a page can be retried on its own.
-            page = self._call(where, lambda kw=dict(kwargs): self.client.list_objects_v2(**kw))
+            page: dict[str, Any] = self._call(where, partial(self.client.list_objects_v2, **kwargs))
             yield page
             token = page.get("NextContinuationToken")
             if not page.get("IsTruncated") or not token:
@@ -500,8 +500,8 @@ class S3Source:
             for item in page.get("Contents", ()):
                 full_key: str = item["Key"]
                 key = full_key[len(self.prefix) :]
-                if not key or key.endswith("/") or _is_hidden(key):
-                    continue  # folder markers and hidden files, as in a local tree
+                if not key or key.endswith("/"):
+                    continue  # folder markers
                 obj = SourceObject(
                     uri=f"s3://{self.bucket}/{full_key}",
                     key=key,
@@ -541,7 +541,7 @@ class S3Source:
 
     def _list(self, request: ListingRequest) -> Iterator[SourceObject]:
         anchor = _anchor(self.prefix.split("/"))
-        if anchor is not None:
+        if anchor is not None and is_layout_anchor(anchor):
             leaves: Iterable[str] = walk_prefixes(self._dirs, request, base="", anchor=anchor)
         else:
             top = f"{LOGS_FOLDER}/"
@@ -591,8 +591,8 @@ class S3Source:
                 response = self.client.get_object(Bucket=bucket, Key=key)
             except (ClientError, BotoCoreError) as exc:
                 # boto3 has already retried throttling, 5xx and connection errors.
-                reason, hint = self._describe(exc)
-                return ObjectError(obj.uri, reason, hint)
+                reason, why = self._describe(exc)
+                return ObjectError(obj.uri, reason, why)
             body = response["Body"]
             try:
                 # StreamingBody.read() checks the length against Content-Length, so a body cut

@@ -142,3 +142,27 @@ def test_ingest_killed_part_way_and_rerun_equals_one_clean_run(tmp_path_factory,
     live = {f.path for f in Ledger(crashed).snapshot().files}
     on_disk = {str(p.relative_to(crashed)) for p in crashed.rglob("*.parquet") if "_ledger" not in p.parts}
     assert on_disk == live  # no orphan files from the killed run
+
+
+def test_compaction_merges_small_files_and_keeps_every_row(tmp_path: Path) -> None:
+    from cloudtrail_hunt.ingest.compact import compact
+
+    src = tmp_path / "src"
+    small_trail(src, days=1, objects_per_day=1)
+    ch.ingest(src, tmp_path / "lake", workers=1)
+    for i in range(3):  # three more deliveries into the same partitions, one run each
+        make_new(src, i)
+        ch.ingest(src, tmp_path / "lake", workers=1)
+    before = lake_state(tmp_path / "lake")
+    files_before = Ledger(tmp_path / "lake").snapshot().files
+    done = compact(tmp_path / "lake")
+    files_after = Ledger(tmp_path / "lake").snapshot().files
+    assert done.files_removed > done.files_written >= 1
+    assert len(files_after) == len(files_before) - done.files_removed + done.files_written
+    assert before["rows"].equals(lake_state(tmp_path / "lake")["rows"])
+    on_disk = {str(p.relative_to(tmp_path / "lake")) for p in (tmp_path / "lake").rglob("*.parquet")
+               if "_ledger" not in p.parts}
+    assert on_disk == {f.path for f in files_after}
+    assert compact(tmp_path / "lake").partitions == 0  # nothing left to merge
+    again = ch.ingest(src, tmp_path / "lake", workers=1)
+    assert again.objects_ingested == 0 and again.duplicates == 0

@@ -16,6 +16,7 @@ from cloudtrail_hunt.ingest.layout import (
     KeyInfo,
     ListingRequest,
     day_prefixes,
+    is_layout_anchor,
     parse_key,
     walk_prefixes,
 )
@@ -144,7 +145,8 @@ def _key(
     account: str, region: str, day: date, *, org: str | None = ORG, folder: str = "CloudTrail"
 ) -> str:
     base = f"AWSLogs/{org}/" if org else "AWSLogs/"
-    return f"{base}{account}/{folder}/{region}/{day:%Y/%m/%d}/{account}_{folder}_{region}_{day:%Y%m%d}.json.gz"
+    name = f"{account}_{folder}_{region}_{day:%Y%m%d}.json.gz"
+    return f"{base}{account}/{folder}/{region}/{day:%Y/%m/%d}/{name}"
 
 
 def _tree() -> FakeTree:
@@ -228,7 +230,8 @@ def test_walk_half_bounded_range_prunes_years_months_and_days() -> None:
     ]
     # 2023 is outside the range: its months are never listed.
     assert f"{base}2023/" not in tree.calls
-    assert f"{base}2024/02/" in tree.calls and f"{base}2024/01/" not in tree.calls
+    assert f"{base}2024/02/" in tree.calls
+    assert f"{base}2024/01/" not in tree.calls
 
 
 def test_walk_long_bounded_range_discovers_instead_of_one_prefix_per_day() -> None:
@@ -266,6 +269,31 @@ def test_walk_from_an_anchor_inside_awslogs() -> None:
     ]
     other = ListingRequest.build(accounts=[A2])
     assert list(walk_prefixes(inner.list_dirs, other, base="", anchor=(ORG, A1))) == []
+
+
+@pytest.mark.parametrize(
+    ("segs", "expected"),
+    [
+        ((), True),
+        ((ORG,), True),
+        ((A1,), True),
+        ((ORG, A1, "CloudTrail-Digest", "us-east-1", "2024", "02", "29"), True),
+        ((A1, "CloudTrail", "us-east-1", "2024", "12"), True),
+        ((A1, "CloudTrail", "us-east-1", "2024", "13"), False),
+        ((ORG, A1, "CloudTrail", "us-east-1", "2024", "02", "29", "x"), False),
+        (("notes",), False),
+        ((ORG, "notes"), False),
+        ((A1, "Config"), False),
+    ],
+)
+def test_is_layout_anchor(segs: tuple[str, ...], expected: bool) -> None:
+    assert is_layout_anchor(segs) is expected
+
+
+def test_walk_from_a_non_layout_anchor_yields_nothing() -> None:
+    tree = _tree()
+    assert list(walk_prefixes(tree.list_dirs, ListingRequest(), base="", anchor=("x",))) == []
+    assert tree.calls == []
 
 
 def test_walk_ignores_non_layout_folders() -> None:

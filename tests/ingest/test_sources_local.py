@@ -1,4 +1,4 @@
-"""Tests of cloudtrail_hunt.ingest.sources on local folders: layout walks, plain folders, hostile names."""
+"""Tests of ingest.sources on local folders: layout walks, plain folders, hostile names."""
 
 from __future__ import annotations
 
@@ -63,18 +63,19 @@ def test_local_lists_the_whole_trail_in_key_order(trail: Path) -> None:
 def test_local_files_beside_awslogs_are_ignored(trail: Path) -> None:
     keys = _keys(list(open_source(trail).list_objects()))
     assert all(k.startswith("AWSLogs/") for k in keys)
-    assert "README.md" not in keys and "labels.jsonl" not in keys
+    assert "README.md" not in keys
+    assert "labels.jsonl" not in keys
 
 
 def test_local_object_fields(trail: Path) -> None:
     key = next(k for k in _trail_keys() if k.startswith(f"AWSLogs/{ORG}/"))
     (obj,) = [o for o in open_source(trail).list_objects() if o.key == key]
-    st = os.stat(trail / key)
+    st = (trail / key).stat()
     assert obj.uri == str(trail / key)
     assert obj.size == len(key.encode())
     assert obj.etag == f"{st.st_mtime_ns:x}-{st.st_size:x}"
     assert obj.info == parse_key(key)
-    assert obj.info.org == ORG and obj.info.account == ACCOUNTS[0]
+    assert (obj.info.org, obj.info.account) == (ORG, ACCOUNTS[0])
 
 
 @pytest.mark.parametrize(
@@ -157,6 +158,13 @@ def test_local_root_inside_awslogs_keeps_the_layout(trail: Path) -> None:
     assert {o.info.org for o in objects} == {ORG}
 
 
+def test_local_root_inside_awslogs_but_off_the_layout_is_a_plain_folder(tmp_path: Path) -> None:
+    root = tmp_path / "AWSLogs" / "notes"
+    _write(root / "a.txt", b"a")
+    _write(root / "b" / "c.json", b"c")
+    assert _keys(list(open_source(root).list_objects())) == ["a.txt", "b/c.json"]
+
+
 def test_local_invalid_filter_raises_at_call_time(trail: Path) -> None:
     source = open_source(trail)
     with pytest.raises(ConfigError, match="invalid account id") as info:
@@ -190,19 +198,18 @@ def test_local_plain_folder_lists_every_regular_file(exports: Path) -> None:
     expected = sorted(
         Path(dirpath, name).relative_to(exports).as_posix()
         for dirpath, dirnames, filenames in os.walk(exports)
-        if not any(part.startswith(".") for part in Path(dirpath).relative_to(exports).parts)
         for name in filenames
-        if not name.startswith(".")
     )
     assert _keys(objects) == expected
-    assert len(expected) == 6
+    assert len(expected) == 8  # dot-names included: no blind spot an attacker can choose
 
 
 def test_local_plain_folder_filters_only_keys_that_parse(exports: Path) -> None:
     objects = list(open_source(exports).list_objects(start=DAYS[1], accounts=[ACCOUNTS[0]]))
     unknown = [o.key for o in objects if o.info.kind == "unknown"]
     parsed = [o for o in objects if o.info.kind != "unknown"]
-    assert unknown == ["a.json", "b/c.ndjson", "b/d/e.json.gz", "vendor/sample.ndjson"]
+    assert unknown == [".g.json", ".hidden/f.json", "a.json", "b/c.ndjson", "b/d/e.json.gz",
+                       "vendor/sample.ndjson"]
     assert [o.info.day for o in parsed] == [DAYS[1]]
     assert parsed[0].info == KeyInfo(None, ACCOUNTS[0], "us-east-2", DAYS[1], "events")
 
@@ -213,7 +220,6 @@ def test_local_corpus_is_listed_whole(corpus: Path) -> None:
         Path(dirpath, name).relative_to(corpus).as_posix()
         for dirpath, _, filenames in os.walk(corpus)
         for name in filenames
-        if not name.startswith(".")
     )
     assert _keys(objects) == expected
     assert any(o.info.kind == "events" for o in objects)  # its nested AWSLogs tree parses
@@ -252,12 +258,12 @@ def hostile(tmp_path: Path) -> tuple[Path, Path]:
     _write(outside / "secret.json", b"secret")
     for i, name in enumerate(HOSTILE_NAMES):
         _write(root / "sub" / name, f"content {i}".encode())
-    os.symlink(outside / "secret.json", root / "link-out.json")
-    os.symlink(outside, root / "dir-link-out")
-    os.symlink(root / "sub" / HOSTILE_NAMES[0], root / "link-in.json")
-    os.symlink(root / "missing.json", root / "dangling.json")
+    (root / "link-out.json").symlink_to(outside / "secret.json")
+    (root / "dir-link-out").symlink_to(outside, target_is_directory=True)
+    (root / "link-in.json").symlink_to(root / "sub" / HOSTILE_NAMES[0])
+    (root / "dangling.json").symlink_to(root / "missing.json")
     os.mkfifo(root / "fifo.json")
-    _write(root / "...", b"dots")  # hidden by its leading dot
+    _write(root / "...", b"dots")  # a dot-name is listed like any other file
     return root, outside
 
 
@@ -267,7 +273,7 @@ def test_local_hostile_names_are_listed_without_escaping_the_root(
     root, _ = hostile
     source = open_source(root)
     objects = list(source.list_objects())
-    expected = sorted(["link-in.json", *(f"sub/{n}" for n in HOSTILE_NAMES)])
+    expected = sorted(["...", "link-in.json", *(f"sub/{n}" for n in HOSTILE_NAMES)])
     assert _keys(objects) == expected
     real_root = os.path.realpath(root)
     for obj in objects:
@@ -290,9 +296,9 @@ def test_local_unreadable_object_is_reported_and_the_others_still_come(trail: Pa
     objects = list(source.list_objects(start=DAYS[0], end=DAYS[0], regions=["eu-west-1"]))
     assert len(objects) == 4
     gone, replaced = objects[1], objects[2]
-    os.remove(gone.uri)
-    os.remove(replaced.uri)
-    os.mkdir(replaced.uri)  # a folder where the file was: reading it fails with EISDIR
+    Path(gone.uri).unlink()
+    Path(replaced.uri).unlink()
+    Path(replaced.uri).mkdir()  # a folder where the file was: reading it fails with EISDIR
     results = list(source.fetch(objects))
     assert [o for o, _ in results] == objects
     for obj, data in results:
