@@ -316,7 +316,11 @@ def _frame(
     ]
     columns += [_strings(name, [getattr(r, name) for r in rows]) for name in S.TOP_LEVEL_STRINGS]
     columns += [
-        pl.Series(name, [_boolean(getattr(r, name)) for r in rows], dtype=pl.Boolean)
+        pl.Series(
+            name,
+            [v if v is None or v.__class__ is bool else _boolean(v) for v in (getattr(r, name) for r in rows)],
+            dtype=pl.Boolean,
+        )
         for name in S.TOP_LEVEL_BOOLS
     ]
     identity = _identity_columns([r.userIdentity for r in rows])
@@ -336,11 +340,11 @@ def _frame(
         _strings("_key_account", key_accounts),
         _strings("_key_region", key_regions),
     ]
+    frame = pl.DataFrame(columns)
     return (
-        pl.DataFrame(columns)
-        .with_columns(
+        frame.with_columns(
             *(_promoted(name) for name in S.PROMOTED_STRINGS),
-            _parse_event_time(pl.col("_eventTime")).alias(S.EVENT_TIME),
+            _parse_event_time(frame["_eventTime"]).alias(S.EVENT_TIME),
             pl.coalesce("recipientAccountId", "_key_account", "userIdentity.accountId", pl.lit("unknown"))
             .alias("account"),
             pl.coalesce("awsRegion", "_key_region", pl.lit("unknown")).alias("region"),
@@ -357,15 +361,19 @@ def _promoted(name: str) -> pl.Expr:
     return pl.col(part).str.json_path_match(f"$.{field_name}").alias(name)
 
 
-def _parse_event_time(text: pl.Expr) -> pl.Expr:
+def _parse_event_time(text: pl.Series) -> pl.Series:
+    """Parse eventTime; the other spellings are tried only when the canonical one missed."""
+    parsed = text.str.to_datetime(_ZONED_FORMATS[0], strict=False, time_unit="us", time_zone="UTC")
+    if parsed.null_count() == text.null_count():
+        return parsed
     zoned = [
-        text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _ZONED_FORMATS
+        text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _ZONED_FORMATS[1:]
     ]
     naive = [
         text.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC")
         for f in _NAIVE_FORMATS
     ]
-    return pl.coalesce(*zoned, *naive)
+    return pl.select(pl.coalesce(parsed, *zoned, *naive)).to_series()
 
 
 def _identity_columns(identities: list[_UserIdentity | None]) -> dict[str, list[str | None]]:
