@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from cloudtrail_hunt import schema as S
-from cloudtrail_hunt.errors import IngestError, ObjectError, RecordError
+from cloudtrail_hunt.errors import CloudTrailHuntError, IngestError, ObjectError, RecordError
 from cloudtrail_hunt.ingest.batch import BatchResult, BatchSpec, SourceSpec, batch_id, run_batch
 from cloudtrail_hunt.ingest.lake import read_keys, write_partition
 from cloudtrail_hunt.ingest.manifest import Ledger, LakeFile, ObjectEntry
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from cloudtrail_hunt.ingest.sources import SourceObject
 
 #: Compressed bytes per batch: about 50k records, a few hundred MB at peak in a worker.
-DEFAULT_BATCH_BYTES = 8 << 20
+DEFAULT_BATCH_BYTES = 4 << 20
 _MAX_BATCH_OBJECTS = 2000
 
 
@@ -144,13 +144,20 @@ def ingest(
         specs = [BatchSpec(batch_id(p), spec, p, lake) for p in plans]
         known = _KnownKeys(lake, snapshot.files)
         done = 0
-        for result in _run(specs, workers):
-            if strict:
-                _raise_first(result, done, len(todo))
-            _commit(ledger, known, result, summary)
-            done += len(result.outcomes)
-            if on_progress is not None:
-                on_progress(done, len(todo))
+        try:
+            for result in _run(specs, workers):
+                if strict:
+                    _raise_first(result, done, len(todo))
+                _commit(ledger, known, result, summary)
+                done += len(result.outcomes)
+                if on_progress is not None:
+                    on_progress(done, len(todo))
+        except (CloudTrailHuntError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            what = f"ingest stopped after {done:,} of {len(todo):,} objects: {exc!r}"
+            hint = "the ledger is intact; rerun the same command to continue"
+            raise IngestError(str(source), what, hint) from exc
     return summary
 
 
@@ -159,20 +166,32 @@ def _run(specs: list[BatchSpec], workers: int | None) -> Iterator[BatchResult]:
     if workers == 1 or len(specs) <= 1:
         yield from map(run_batch, specs)
         return
-    # spawn, not fork: Polars' thread pool does not survive a fork.
+    # spawn, not fork: Polars' thread pool does not survive a fork. One Polars thread per
+    # worker: the workers already fill the cores, more threads only contend.
     context = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        yield from pool.map(run_batch, specs)
+    saved = os.environ.get("POLARS_MAX_THREADS")
+    os.environ["POLARS_MAX_THREADS"] = "1"  # read by each worker's Polars as it starts
+    try:
+        with cf.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            yield from pool.map(run_batch, specs)
+    finally:
+        if saved is None:
+            os.environ.pop("POLARS_MAX_THREADS", None)
+        else:
+            os.environ["POLARS_MAX_THREADS"] = saved
 
 
 def _raise_first(result: BatchResult, done: int, total: int) -> None:
     if not result.quarantine:
         return
     source, index, reason = result.quarantine[0]
-    tail = f"ingest stopped after {done:,} of {total:,} objects; the ledger is intact"
+    hint = (
+        f"`--strict` stopped the ingest after {done:,} of {total:,} objects; the ledger is "
+        "intact: fix or remove the object and rerun, or rerun without `--strict`"
+    )
     if index is None:
-        raise ObjectError(source, f"{reason} ({tail})")
-    raise RecordError(source, index, f"{reason} ({tail})")
+        raise ObjectError(source, reason, hint)
+    raise RecordError(source, index, reason, hint=hint)
 
 
 class _KnownKeys:
