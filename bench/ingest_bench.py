@@ -1,4 +1,4 @@
-"""Ingest benchmark: our ingest vs the DuckDB anchor vs the gzip+JSON parse floor, same files, one run.
+"""Ingest benchmark: our ingest, the DuckDB anchor and the gzip+JSON floor on the same files.
 
 Usage: ``uv run python bench/ingest_bench.py [--events 1000000] [--rounds 3]``
 
@@ -111,8 +111,14 @@ def generate(events: int) -> tuple[Path, int]:
     accounts, regions, days = 10, ("us-east-1", "eu-west-1", "eu-central-1", "us-west-2"), 30
     per_day = max(1, events // (accounts * len(regions) * days))
     result = generate_org_trail(
-        target, seed=11, days=days, accounts=accounts, regions=regions,
-        events_per_day=per_day, files_per_day=96, scenarios=False,
+        target,
+        seed=11,
+        days=days,
+        accounts=accounts,
+        regions=regions,
+        events_per_day=per_day,
+        files_per_day=96,
+        scenarios=False,
     )
     marker.write_text(json.dumps({"events": result.events, "objects": result.objects}))
     return target, result.events
@@ -127,8 +133,15 @@ def main() -> None:
     size = sum(p.stat().st_size for p in trail.rglob("*.json.gz"))
     print(f"trail: {events:,} events, {size / 1e6:,.0f} MB gz, {trail}", flush=True)
     contenders = {
-        "cloudtrail-hunt ingest": lambda d: [sys.executable, "-m", "cloudtrail_hunt", "ingest",
-                                             str(trail), str(d / "lake"), "--json"],
+        "cloudtrail-hunt ingest": lambda d: [
+            sys.executable,
+            "-m",
+            "cloudtrail_hunt",
+            "ingest",
+            str(trail),
+            str(d / "lake"),
+            "--json",
+        ],
         "duckdb anchor": lambda d: [sys.executable, "-c", DUCKDB_ANCHOR, str(trail), str(d)],
         "floor (1 process)": lambda d: [sys.executable, "-c", FLOOR, str(trail)],
     }
@@ -146,13 +159,17 @@ def main() -> None:
     anchor = statistics.median(w for w, _ in results["duckdb anchor"])
     anchor_mem = statistics.median(m for _, m in results["duckdb anchor"])
     floor = statistics.median(w for w, _ in results["floor (1 process)"])
-    print(f"\n{'contender':24s} {'median s':>9s} {'events/s':>10s} {'peak MiB':>9s} "
-          f"{'time/duckdb':>11s} {'mem/duckdb':>10s} {'time/floor':>10s}")
+    print(
+        f"\n{'contender':24s} {'median s':>9s} {'events/s':>10s} {'peak MiB':>9s} "
+        f"{'time/duckdb':>11s} {'mem/duckdb':>10s} {'time/floor':>10s}"
+    )
     for name, runs in results.items():
         wall = statistics.median(w for w, _ in runs)
         mem = statistics.median(m for _, m in runs)
-        print(f"{name:24s} {wall:9.2f} {events / wall:10,.0f} {mem / 2**20:9.0f} "
-              f"{wall / anchor:11.2f} {mem / anchor_mem:10.2f} {wall / floor:10.2f}")
+        print(
+            f"{name:24s} {wall:9.2f} {events / wall:10,.0f} {mem / 2**20:9.0f} "
+            f"{wall / anchor:11.2f} {mem / anchor_mem:10.2f} {wall / floor:10.2f}"
+        )
 
 
 if __name__ == "__main__":

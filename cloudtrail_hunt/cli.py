@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--regions", type=_csv, help="comma-separated regions")
     ingest.add_argument("--endpoint-url", help="S3-compatible endpoint (else AWS_ENDPOINT_URL)")
     ingest.add_argument("--anon", action="store_true", help="unsigned S3 requests (public buckets)")
-    ingest.add_argument("--strict", action="store_true", help="fail on the first bad object or record")
+    ingest.add_argument(
+        "--strict", action="store_true", help="fail on the first bad object or record"
+    )
     ingest.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     ingest.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
@@ -55,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     quarantine.add_argument("lake", help="lake folder")
     quarantine.add_argument("--json", action="store_true", help="JSON Lines instead of a table")
 
-    synth = commands.add_parser("synth", help="generate a synthetic org trail with labelled attacks")
+    synth = commands.add_parser(
+        "synth", help="generate a synthetic org trail with labelled attacks"
+    )
     synth.add_argument("out", help="output folder")
     synth.add_argument("--seed", type=int, default=7)
     synth.add_argument("--start", type=_day, default=date(2026, 10, 1))

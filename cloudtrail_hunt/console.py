@@ -1,4 +1,4 @@
-"""Terminal output: rich progress bars and tables, and the escaping every log-derived string passes through.
+"""Terminal output: rich progress and tables, and the escaping all log-derived text passes.
 
 Log content is attacker-controlled (STYLE.md §1, §6): a `userAgent`, an object key or a policy
 document can carry ANSI escape sequences, carriage returns or bidi overrides that would rewrite

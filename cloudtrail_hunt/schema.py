@@ -14,7 +14,11 @@ SCHEMA_VERSION = 1
 
 #: Hive partition keys, outermost first. Values are strings (account ids keep leading zeros).
 PARTITION_KEYS: tuple[str, ...] = ("account", "region", "day")
-HIVE_SCHEMA: dict[str, pl.DataType] = {"account": pl.String(), "region": pl.String(), "day": pl.Date()}
+HIVE_SCHEMA: dict[str, pl.DataType] = {
+    "account": pl.String(),
+    "region": pl.String(),
+    "day": pl.Date(),
+}
 
 #: Top-level CloudTrail string fields promoted to typed columns.
 TOP_LEVEL_STRINGS: tuple[str, ...] = (
@@ -36,7 +40,8 @@ TOP_LEVEL_STRINGS: tuple[str, ...] = (
     "eventCategory",
     "sessionCredentialFromConsole",
 )
-#: Top-level CloudTrail booleans (`readOnly` is a JSON boolean in real trails, a string in some fixtures).
+#: Top-level CloudTrail booleans (`readOnly` is a JSON boolean in real trails, a string in
+#: some captures).
 TOP_LEVEL_BOOLS: tuple[str, ...] = ("readOnly", "managementEvent")
 
 #: Variable-shape parts, stored as compact JSON text and read with JSON-path extraction.
@@ -103,7 +108,7 @@ STRING_COLUMNS: tuple[str, ...] = (
 
 
 def event_schema() -> pl.Schema:
-    """Return the schema of the data columns stored in every event file (partition keys excluded)."""
+    """Return the schema of the data columns stored in each event file (no partition keys)."""
     columns: dict[str, pl.DataType] = {EVENT_TIME: pl.Datetime("us", "UTC")}
     columns.update(dict.fromkeys(TOP_LEVEL_STRINGS, pl.String()))
     columns.update(dict.fromkeys(TOP_LEVEL_BOOLS, pl.Boolean()))

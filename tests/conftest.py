@@ -1,4 +1,4 @@
-"""Shared test fixtures: the S3 server plugin, corpus paths, a realistic event builder, hypothesis profile."""
+"""Shared fixtures: the S3 server plugin, the corpus, a realistic event builder, hypothesis."""
 
 from __future__ import annotations
 

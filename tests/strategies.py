@@ -1,4 +1,4 @@
-"""Hypothesis strategies for CloudTrail-shaped JSON: unicode, nulls, deep nesting, long and hostile text."""
+"""Hypothesis strategies for CloudTrail-shaped JSON: unicode, nulls, deep nesting, hostile text."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ from hypothesis import strategies as st
 #: hostile shapes of STYLE.md §9 (ANSI escapes, formula prefixes, path traversal).
 text = st.one_of(
     st.text(st.characters(exclude_categories=("Cs",)), max_size=40),
-    st.sampled_from(["\x1b[31mred\x1b[0m", "=cmd|' /C calc'!A0", "../../etc/passwd", "\x00", "\u202e"]),
+    st.sampled_from(
+        ["\x1b[31mred\x1b[0m", "=cmd|' /C calc'!A0", "../../etc/passwd", "\x00", "\u202e"]
+    ),
 )
-long_text = st.builds(lambda c, n: c * n, st.characters(exclude_categories=("Cs",)), st.integers(10_000, 120_000))
+long_text = st.builds(
+    lambda c, n: c * n, st.characters(exclude_categories=("Cs",)), st.integers(10_000, 120_000)
+)
 
 scalars = st.one_of(
     st.none(),
@@ -52,9 +56,19 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
             )
         ).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    for name in ("eventName", "eventSource", "userIdentity", "requestParameters",
-                 "responseElements", "additionalEventData", "resources", "readOnly",
-                 "recipientAccountId", "awsRegion", "errorMessage"):
+    for name in (
+        "eventName",
+        "eventSource",
+        "userIdentity",
+        "requestParameters",
+        "responseElements",
+        "additionalEventData",
+        "resources",
+        "readOnly",
+        "recipientAccountId",
+        "awsRegion",
+        "errorMessage",
+    ):
         if draw(st.booleans()):
             record[name] = draw(json_values)
     extras = draw(st.dictionaries(text, st.one_of(json_values, deep, long_text), max_size=3))

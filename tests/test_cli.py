@@ -16,7 +16,10 @@ def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-m", "cloudtrail_hunt", *args],
-        capture_output=True, text=True, timeout=timeout, env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
 
 
@@ -25,10 +28,19 @@ def test_cli_ingest_json_summary_has_exactly_the_documented_keys(tmp_path: Path)
     done = run("ingest", str(tmp_path / "src"), str(tmp_path / "lake"), "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert list(summary) == ["objects_seen", "objects_ingested", "objects_skipped", "records",
-                             "duplicates", "quarantined_objects", "quarantined_records"]
+    assert list(summary) == [
+        "objects_seen",
+        "objects_ingested",
+        "objects_skipped",
+        "records",
+        "duplicates",
+        "quarantined_objects",
+        "quarantined_records",
+    ]
     assert summary["objects_ingested"] == len(keys) and summary["records"] == len(keys) * 4
-    again = json.loads(run("ingest", str(tmp_path / "src"), str(tmp_path / "lake"), "--json").stdout)
+    again = json.loads(
+        run("ingest", str(tmp_path / "src"), str(tmp_path / "lake"), "--json").stdout
+    )
     assert again["objects_skipped"] == len(keys) and again["records"] == 0
 
 
@@ -45,7 +57,10 @@ def test_cli_ingest_table_and_quarantine_report(tmp_path: Path) -> None:
     assert report.returncode == 0
     assert "bad.json: record 0: record has no `eventTime`" in report.stdout
     assert "\x1b" not in report.stdout
-    lines = [json.loads(x) for x in run("quarantine", str(tmp_path / "lake"), "--json").stdout.splitlines()]
+    lines = [
+        json.loads(x)
+        for x in run("quarantine", str(tmp_path / "lake"), "--json").stdout.splitlines()
+    ]
     assert [(Path(x["source"]).name, x["index"]) for x in lines] == [("bad.json", 0)]
 
 

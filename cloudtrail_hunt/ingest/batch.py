@@ -18,7 +18,7 @@ from cloudtrail_hunt import schema as S
 from cloudtrail_hunt.errors import ObjectError
 from cloudtrail_hunt.ingest.decode import decode_object
 from cloudtrail_hunt.ingest.lake import partition_dir, write_partition
-from cloudtrail_hunt.ingest.manifest import Ledger, LakeFile
+from cloudtrail_hunt.ingest.manifest import LakeFile, Ledger
 from cloudtrail_hunt.ingest.normalize import ObjectRecords, normalize
 from cloudtrail_hunt.ingest.sources import open_source
 
@@ -115,9 +115,9 @@ def _write(spec: BatchSpec, frame: pl.DataFrame, result: BatchResult) -> None:
     first = frame[S.DEDUP_KEY].is_first_distinct()
     table = pl.when(pl.col("is_insight")).then(pl.lit("insights")).otherwise(pl.lit("events"))
     frame = frame.with_columns(table.alias("_table"))
-    for source, index, key, name in frame.filter(~first).select(
-        S.SOURCE, S.SOURCE_INDEX, S.DEDUP_KEY, "_table"
-    ).iter_rows():
+    for source, index, key, name in (
+        frame.filter(~first).select(S.SOURCE, S.SOURCE_INDEX, S.DEDUP_KEY, "_table").iter_rows()
+    ):
         result.duplicates.append((source, index, key, name))
     kept = frame.filter(first).with_columns(pl.lit(spec.batch).alias(S.BATCH))
     parts = kept.partition_by("_table", "account", "region", "day", as_dict=True)

@@ -15,7 +15,7 @@ import polars as pl
 import xxhash
 
 from cloudtrail_hunt.ingest.lake import write_partition
-from cloudtrail_hunt.ingest.manifest import Ledger, LakeFile
+from cloudtrail_hunt.ingest.manifest import LakeFile, Ledger
 
 
 @dataclass(slots=True)
@@ -52,7 +52,9 @@ def compact(lake: str | Path, *, min_files: int = 2) -> CompactionSummary:
             frame = pl.read_parquet([str(lake / p) for p in paths])
             write_partition(lake, target, frame)
             first = files[0]
-            merged = LakeFile(first.table, target, first.account, first.region, first.day, frame.height)
+            merged = LakeFile(
+                first.table, target, first.account, first.region, first.day, frame.height
+            )
             ledger.commit(batch, [], [merged], removed=paths)
             summary.partitions += 1
             summary.files_removed += len(paths)

@@ -54,7 +54,7 @@ def compact(raw: bytes) -> bytes:
 
 
 def gunzip(data: bytes) -> tuple[bytes, str | None]:
-    """Inflate every gzip member of `data`; a damaged stream keeps what inflated before the damage."""
+    """Inflate every gzip member of `data`; a damaged stream keeps what inflated before it."""
     out: list[bytes] = []
     rest = data
     while rest[:2] == _GZIP_MAGIC:
@@ -181,7 +181,7 @@ def _add_top_object(
             return
         for record in records:
             _add_unit(bytes(record), counter, out)
-    elif _DIGEST_KEYS <= top.keys():
+    elif top.keys() >= _DIGEST_KEYS:
         out.digest = compact(raw)
     else:
         _add_unit(raw, counter, out)
@@ -237,7 +237,8 @@ def _salvage_records(data: bytes, counter: _Counter, out: DecodedObject) -> None
         try:
             _, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            reason = f"invalid or truncated JSON at byte {len(text[:exc.pos].encode('utf-8', 'surrogateescape'))}: {exc.msg}"
+            at = len(text[: exc.pos].encode("utf-8", "surrogateescape"))
+            reason = f"invalid or truncated JSON at byte {at}: {exc.msg}"
             out.errors.append((counter.take(), reason + "; the rest of the object is unreadable"))
             return
         _add_unit(text[pos:end].encode("utf-8", "surrogateescape"), counter, out)

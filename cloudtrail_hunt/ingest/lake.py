@@ -3,8 +3,8 @@
 Last stage of ingest (list → decode → normalize → **lake**) and the first of every read. Layout::
 
     <lake>/events/account=<id>/region=<region>/day=<YYYY-MM-DD>/part-<batch>.parquet
-    <lake>/insights/...             CloudTrail Insights events, same layout, never mixed with API events
-    <lake>/_ledger/...              which objects and files are in the lake (see manifest.py)
+    <lake>/insights/...      CloudTrail Insights events, same layout, never mixed with API events
+    <lake>/_ledger/...       which objects and files are in the lake (see manifest.py)
 
 File names come from the batch that wrote them, and a batch's id from its input objects, so a
 retried write replaces a file instead of adding a second copy. Readers go through the ledger's
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,7 @@ import polars as pl
 
 from cloudtrail_hunt import schema as S
 from cloudtrail_hunt.errors import LakeError
-from cloudtrail_hunt.ingest.manifest import Ledger, LakeFile
+from cloudtrail_hunt.ingest.manifest import LakeFile, Ledger
 from cloudtrail_hunt.ingest.normalize import partition_value
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def write_atomic(path: Path, write: callable) -> None:  # type: ignore[valid-typ
     os.close(fd)
     try:
         write(tmp)
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -133,7 +133,7 @@ def _wanted(
         return False
     if regions is not None and f.region not in regions:
         return False
-    day_start = datetime(f.day.year, f.day.month, f.day.day, tzinfo=timezone.utc)
+    day_start = datetime(f.day.year, f.day.month, f.day.day, tzinfo=UTC)
     if lo is not None and day_start + timedelta(days=1) <= lo:
         return False
     return hi is None or day_start < hi
@@ -146,8 +146,8 @@ def to_utc(value: datetime | date | str | None) -> datetime | None:
     if isinstance(value, str):
         value = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if not isinstance(value, datetime):
-        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def read_keys(lake: Path, files: Iterable[LakeFile]) -> pl.Series:

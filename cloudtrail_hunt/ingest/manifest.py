@@ -140,7 +140,9 @@ class Ledger:
         from cloudtrail_hunt.ingest.lake import write_atomic
 
         body = json.dumps({"batch": batch, "paths": paths}).encode()
-        write_atomic(self._dir("pending") / f"{batch}.json", lambda tmp: Path(tmp).write_bytes(body))
+        write_atomic(
+            self._dir("pending") / f"{batch}.json", lambda tmp: Path(tmp).write_bytes(body)
+        )
 
     def write_side_table(self, name: str, batch: str, rows: list[tuple[Any, ...]]) -> None:
         """Write a batch's quarantine, duplicates or digests table (before its commit)."""

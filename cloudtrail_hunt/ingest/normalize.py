@@ -159,7 +159,9 @@ def _string(value: Any) -> str | None:
 @functools.cache
 def _fields(struct_type: type[msgspec.Struct]) -> tuple[tuple[str, str, str], ...]:
     hints = struct_type.__annotations__
-    return tuple((f.name, f.encode_name, str(hints[f.name])) for f in msgspec.structs.fields(struct_type))
+    return tuple(
+        (f.name, f.encode_name, str(hints[f.name])) for f in msgspec.structs.fields(struct_type)
+    )
 
 
 def _coerce_struct(obj: Any, struct_type: type[msgspec.Struct]) -> Any:
@@ -245,7 +247,9 @@ def _normalize_chunk(
     for obj in objects:
         for index, message, envelope in obj.records:
             record = _decode_record(message)
-            if not isinstance(record, str) and (record.detail != _NULL or record.CloudTrailEvent != _NULL):
+            if not isinstance(record, str) and (
+                record.detail != _NULL or record.CloudTrailEvent != _NULL
+            ):
                 unwrapped = unwrap(message)
                 if isinstance(unwrapped, tuple):
                     message, envelope = unwrapped
@@ -269,9 +273,13 @@ def _normalize_chunk(
             for column in (rows, messages, envelopes, sources, indexes, key_accounts, key_regions):
                 del column[i]
         message_column, _ = _utf8_column(messages)
-    frame = _frame(rows, messages, message_column, envelopes, sources, indexes, key_accounts, key_regions)
+    frame = _frame(
+        rows, messages, message_column, envelopes, sources, indexes, key_accounts, key_regions
+    )
     bad_time = frame.filter(pl.col(S.EVENT_TIME).is_null())
-    for source, index, raw_time in bad_time.select(S.SOURCE, S.SOURCE_INDEX, "_eventTime").iter_rows():
+    for source, index, raw_time in bad_time.select(
+        S.SOURCE, S.SOURCE_INDEX, "_eventTime"
+    ).iter_rows():
         reason = (
             "record has no `eventTime`"
             if raw_time is None
@@ -312,13 +320,19 @@ def _frame(
     key_regions: list[str | None],
 ) -> pl.DataFrame:
     columns: list[pl.Series] = [
-        _strings("_eventTime", [r.logstashTimestamp if r.eventTime is None else r.eventTime for r in rows])
+        _strings(
+            "_eventTime",
+            [r.logstashTimestamp if r.eventTime is None else r.eventTime for r in rows],
+        )
     ]
     columns += [_strings(name, [getattr(r, name) for r in rows]) for name in S.TOP_LEVEL_STRINGS]
     columns += [
         pl.Series(
             name,
-            [v if v is None or v.__class__ is bool else _boolean(v) for v in (getattr(r, name) for r in rows)],
+            [
+                v if v is None or v.__class__ is bool else _boolean(v)
+                for v in (getattr(r, name) for r in rows)
+            ],
             dtype=pl.Boolean,
         )
         for name in S.TOP_LEVEL_BOOLS
@@ -327,7 +341,9 @@ def _frame(
     columns += [_strings(name, values) for name, values in identity.items()]
     columns += [
         pl.Series(
-            name, [None if (v := getattr(r, name)) == _NULL else bytes(v) for r in rows], dtype=pl.Binary
+            name,
+            [None if (v := getattr(r, name)) == _NULL else bytes(v) for r in rows],
+            dtype=pl.Binary,
         ).cast(pl.String)  # slices of a record already checked as UTF-8
         for name in S.JSON_FIELDS
     ]
@@ -345,8 +361,9 @@ def _frame(
         frame.with_columns(
             *(_promoted(name) for name in S.PROMOTED_STRINGS),
             _parse_event_time(frame["_eventTime"]).alias(S.EVENT_TIME),
-            pl.coalesce("recipientAccountId", "_key_account", "userIdentity.accountId", pl.lit("unknown"))
-            .alias("account"),
+            pl.coalesce(
+                "recipientAccountId", "_key_account", "userIdentity.accountId", pl.lit("unknown")
+            ).alias("account"),
             pl.coalesce("awsRegion", "_key_region", pl.lit("unknown")).alias("region"),
             (pl.col("eventType") == INSIGHT_EVENT_TYPE).fill_null(False).alias("is_insight"),
         )
@@ -367,7 +384,8 @@ def _parse_event_time(text: pl.Series) -> pl.Series:
     if parsed.null_count() == text.null_count():
         return parsed
     zoned = [
-        text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC") for f in _ZONED_FORMATS[1:]
+        text.str.to_datetime(f, strict=False, time_unit="us", time_zone="UTC")
+        for f in _ZONED_FORMATS[1:]
     ]
     naive = [
         text.str.to_datetime(f, strict=False, time_unit="us").dt.replace_time_zone("UTC")

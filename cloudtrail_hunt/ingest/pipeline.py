@@ -22,7 +22,7 @@ from cloudtrail_hunt import schema as S
 from cloudtrail_hunt.errors import CloudTrailHuntError, IngestError, ObjectError, RecordError
 from cloudtrail_hunt.ingest.batch import BatchResult, BatchSpec, SourceSpec, batch_id, run_batch
 from cloudtrail_hunt.ingest.lake import read_keys, write_partition
-from cloudtrail_hunt.ingest.manifest import Ledger, LakeFile, ObjectEntry
+from cloudtrail_hunt.ingest.manifest import LakeFile, Ledger, ObjectEntry
 from cloudtrail_hunt.ingest.sources import open_source
 
 if TYPE_CHECKING:
@@ -234,8 +234,16 @@ def _commit(ledger: Ledger, known: _KnownKeys, result: BatchResult, summary: Ing
         stored = o.records - o.quarantined - dups[o.obj.uri]
         entries.append(
             ObjectEntry(
-                o.obj.uri, o.obj.key, o.obj.etag, o.obj.size, o.obj.info.kind,
-                o.records, stored, dups[o.obj.uri], o.quarantined, o.unreadable,
+                o.obj.uri,
+                o.obj.key,
+                o.obj.etag,
+                o.obj.size,
+                o.obj.info.kind,
+                o.records,
+                stored,
+                dups[o.obj.uri],
+                o.quarantined,
+                o.unreadable,
             )
         )
         if o.unreadable:
@@ -261,9 +269,9 @@ def _drop_rows(lake: Path, f: LakeFile, seen: pl.Series, result: BatchResult) ->
     # Files are sorted by time; match keys, not positions.
     keys = result.keys[f.path].filter(seen)
     dup_mask = frame[S.DEDUP_KEY].is_in(keys.implode())
-    for source, index, key in frame.filter(dup_mask).select(
-        S.SOURCE, S.SOURCE_INDEX, S.DEDUP_KEY
-    ).iter_rows():
+    for source, index, key in (
+        frame.filter(dup_mask).select(S.SOURCE, S.SOURCE_INDEX, S.DEDUP_KEY).iter_rows()
+    ):
         result.duplicates.append((source, index, key, f.table))
     kept = frame.filter(~dup_mask)
     if kept.is_empty():

@@ -38,7 +38,7 @@ def read_units(path: Path) -> tuple[list[Any], bool] | None:
             except json.JSONDecodeError:
                 units.append(None)
         return units, False
-    if isinstance(top, dict) and DIGEST_KEYS <= top.keys():
+    if isinstance(top, dict) and top.keys() >= DIGEST_KEYS:
         return [], True
     return _expand(top), False
 

@@ -1,4 +1,4 @@
-"""Decoding every file shape of the corpus MANIFEST into records, and reporting bad parts by index."""
+"""Decoding each file shape of the corpus MANIFEST into records; bad parts reported by index."""
 
 from __future__ import annotations
 
@@ -47,7 +47,13 @@ def test_decode_ndjson_keeps_good_lines_around_a_bad_one() -> None:
 
 
 def test_decode_digest_is_kept_aside_not_returned_as_records() -> None:
-    digest = {"awsAccountId": "1", "digestStartTime": "a", "digestEndTime": "b", "digestS3Object": "k", "logFiles": []}
+    digest = {
+        "awsAccountId": "1",
+        "digestStartTime": "a",
+        "digestEndTime": "b",
+        "digestS3Object": "k",
+        "logFiles": [],
+    }
     decoded = decode_object(gzip.compress(json.dumps(digest).encode()))
     assert decoded.records == [] and decoded.errors == []
     assert json.loads(decoded.digest) == digest

@@ -1,4 +1,4 @@
-"""Acceptance: hostile keys and field values cannot write outside the lake or break a partition path."""
+"""Acceptance: hostile keys and values cannot write outside the lake or break a partition path."""
 
 from __future__ import annotations
 
@@ -6,18 +6,29 @@ import gzip
 import json
 from pathlib import Path
 
-import polars as pl
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import cloudtrail_hunt as ch
 from tests.conftest import make_event
 
-HOSTILE = ["../../../../tmp/evil", "..", ".", "a/b", "x\x00y", "line\nbreak", "\x1b[31mred", "=cmd|' /C calc'!A0", "%2e%2e"]
+HOSTILE = [
+    "../../../../tmp/evil",
+    "..",
+    ".",
+    "a/b",
+    "x\x00y",
+    "line\nbreak",
+    "\x1b[31mred",
+    "=cmd|' /C calc'!A0",
+    "%2e%2e",
+]
 
 
 def _files_outside(lake: Path, root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and lake not in p.parents and "src" not in p.parts]
+    return [
+        p for p in root.rglob("*") if p.is_file() and lake not in p.parents and "src" not in p.parts
+    ]
 
 
 def _assert_partition_paths_sound(lake: Path) -> None:
@@ -35,7 +46,9 @@ def test_hostile_field_values_stay_inside_their_partition(tmp_path: Path) -> Non
         for i, value in enumerate(HOSTILE)
     ]
     (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "hostile.json.gz").write_bytes(gzip.compress(json.dumps({"Records": records}).encode()))
+    (tmp_path / "src" / "hostile.json.gz").write_bytes(
+        gzip.compress(json.dumps({"Records": records}).encode())
+    )
     lake = tmp_path / "lake"
     summary = ch.ingest(tmp_path / "src", lake, workers=1)
     assert summary.stored == len(HOSTILE)

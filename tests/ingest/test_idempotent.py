@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC
 from pathlib import Path
 
-import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -48,10 +47,19 @@ def test_ingest_twice_equals_once(tmp_path: Path) -> None:
     state = lake_state(tmp_path / "lake")
     second = ch.ingest(src, tmp_path / "lake", workers=1)
     assert first.objects_ingested == len(keys) and first.records == len(keys) * 4
-    assert second.as_dict() == {**first.as_dict(), "objects_ingested": 0, "objects_skipped": len(keys),
-                                "records": 0, "duplicates": 0, "quarantined_objects": 0,
-                                "quarantined_records": 0}
-    assert sorted(p.relative_to(tmp_path / "lake") for p in (tmp_path / "lake").rglob("*.parquet")) == files
+    assert second.as_dict() == {
+        **first.as_dict(),
+        "objects_ingested": 0,
+        "objects_skipped": len(keys),
+        "records": 0,
+        "duplicates": 0,
+        "quarantined_objects": 0,
+        "quarantined_records": 0,
+    }
+    assert (
+        sorted(p.relative_to(tmp_path / "lake") for p in (tmp_path / "lake").rglob("*.parquet"))
+        == files
+    )
     assert lake_state(tmp_path / "lake")["rows"].equals(state["rows"])
 
 
@@ -94,17 +102,21 @@ def test_ingest_adding_objects_adds_only_them(tmp_path: Path) -> None:
     after = ch.scan(tmp_path / "lake").collect()
     assert added.objects_ingested == len(new) and added.records == len(new) * 2
     assert after.height == before.height + len(new) * 2
-    fresh = after.join(before.select("source", "source_index"), on=["source", "source_index"], how="anti")
+    fresh = after.join(
+        before.select("source", "source_index"), on=["source", "source_index"], how="anti"
+    )
     assert sorted(set(fresh["source"])) == sorted(str(p) for p in new)
 
 
 def make_new(src: Path, i: int) -> Path:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from tests.conftest import make_event
 
-    when = datetime(2026, 10, 2, 23, 55, tzinfo=timezone.utc)
-    records = [make_event(eventID=f"new-{i}-{j}", eventTime="2026-10-02T23:5%d:00Z" % j) for j in range(2)]
+    when = datetime(2026, 10, 2, 23, 55, tzinfo=UTC)
+    records = [
+        make_event(eventID=f"new-{i}-{j}", eventTime=f"2026-10-02T23:5{j}:00Z") for j in range(2)
+    ]
     return write_object(src, object_key("012345678901", "us-east-1", when, f"new{i}"), records)
 
 
@@ -125,8 +137,13 @@ def test_ingest_killed_part_way_and_rerun_equals_one_clean_run(tmp_path_factory,
     tmp = tmp_path_factory.mktemp("crash")
     src = tmp / "src"
     small_trail(src, days=4, objects_per_day=4)  # 64 objects, one batch each
-    write_object(src, object_key("012345678901", "us-east-1",
-                                 __import__("datetime").datetime(2026, 10, 1), "bad"), [{"no": "time"}])
+    write_object(
+        src,
+        object_key(
+            "012345678901", "us-east-1", __import__("datetime").datetime(2026, 10, 1), "bad"
+        ),
+        [{"no": "time"}],
+    )
     clean = tmp / "clean"
     started = time.perf_counter()
     assert _run_ingest(src, clean).wait(timeout=300) == 0
@@ -140,7 +157,9 @@ def test_ingest_killed_part_way_and_rerun_equals_one_clean_run(tmp_path_factory,
     assert_same_lake(clean, crashed)
     assert not list((crashed / "_ledger" / "pending").glob("*.json"))
     live = {f.path for f in Ledger(crashed).snapshot().files}
-    on_disk = {str(p.relative_to(crashed)) for p in crashed.rglob("*.parquet") if "_ledger" not in p.parts}
+    on_disk = {
+        str(p.relative_to(crashed)) for p in crashed.rglob("*.parquet") if "_ledger" not in p.parts
+    }
     assert on_disk == live  # no orphan files from the killed run
 
 
@@ -160,8 +179,11 @@ def test_compaction_merges_small_files_and_keeps_every_row(tmp_path: Path) -> No
     assert done.files_removed > done.files_written >= 1
     assert len(files_after) == len(files_before) - done.files_removed + done.files_written
     assert before["rows"].equals(lake_state(tmp_path / "lake")["rows"])
-    on_disk = {str(p.relative_to(tmp_path / "lake")) for p in (tmp_path / "lake").rglob("*.parquet")
-               if "_ledger" not in p.parts}
+    on_disk = {
+        str(p.relative_to(tmp_path / "lake"))
+        for p in (tmp_path / "lake").rglob("*.parquet")
+        if "_ledger" not in p.parts
+    }
     assert on_disk == {f.path for f in files_after}
     assert compact(tmp_path / "lake").partitions == 0  # nothing left to merge
     again = ch.ingest(src, tmp_path / "lake", workers=1)

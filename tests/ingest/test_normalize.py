@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -34,7 +34,12 @@ def test_normalize_lookup_events_unwraps_the_record_string_and_keeps_the_envelop
 
 def test_normalize_eventbridge_envelope_unwraps_detail() -> None:
     record = make_event(eventName="StopLogging")
-    envelope = {"version": "0", "detail-type": "AWS API Call via CloudTrail", "account": "1", "detail": record}
+    envelope = {
+        "version": "0",
+        "detail-type": "AWS API Call via CloudTrail",
+        "account": "1",
+        "detail": record,
+    }
     row = _normalize_raw(json.dumps(envelope).encode()).frame.row(0, named=True)
     assert json.loads(row["message"]) == record and row["eventName"] == "StopLogging"
     rest = json.loads(row["envelope"])
@@ -44,7 +49,10 @@ def test_normalize_eventbridge_envelope_unwraps_detail() -> None:
 def test_normalize_broken_envelope_is_rejected_with_reason() -> None:
     line = {"EventId": "x", "CloudTrailEvent": "{not json"}
     out = _normalize_raw(json.dumps(line).encode())
-    assert out.frame.is_empty() and "`CloudTrailEvent` is not a JSON record string" in out.rejected[0][2]
+    assert (
+        out.frame.is_empty()
+        and "`CloudTrailEvent` is not a JSON record string" in out.rejected[0][2]
+    )
 
 
 def test_normalize_types_the_well_known_fields() -> None:
@@ -57,19 +65,28 @@ def test_normalize_types_the_well_known_fields() -> None:
         },
     )
     row = _normalize(event).frame.row(0, named=True)
-    assert row["eventTime"] == datetime(2026, 10, 1, 10, tzinfo=timezone.utc)
+    assert row["eventTime"] == datetime(2026, 10, 1, 10, tzinfo=UTC)
     assert row["eventName"] == "ConsoleLogin" and row["userIdentity.type"] == "IAMUser"
-    assert row["userIdentity.sessionContext.sessionIssuer.arn"] == "arn:aws:iam::012345678901:role/Admin"
+    assert (
+        row["userIdentity.sessionContext.sessionIssuer.arn"]
+        == "arn:aws:iam::012345678901:role/Admin"
+    )
     assert row["additionalEventData.MFAUsed"] == "No"
     assert row["responseElements.ConsoleLogin"] == "Success"
     assert json.loads(row["additionalEventData"]) == event["additionalEventData"]
     assert row["readOnly"] is True
-    assert (row["account"], row["region"], row["day"]) == ("012345678901", "us-east-1", date(2026, 10, 1))
+    assert (row["account"], row["region"], row["day"]) == (
+        "012345678901",
+        "us-east-1",
+        date(2026, 10, 1),
+    )
     assert json.loads(row["message"]) == event
 
 
 def test_normalize_coerces_wrong_types_instead_of_dropping_the_record() -> None:
-    event = make_event(eventName=42, readOnly="false", userIdentity="not-an-object", requestParameters=[1, 2])
+    event = make_event(
+        eventName=42, readOnly="false", userIdentity="not-an-object", requestParameters=[1, 2]
+    )
     out = _normalize(event)
     row = out.frame.row(0, named=True)
     assert out.rejected == []
@@ -83,11 +100,11 @@ def test_normalize_coerces_wrong_types_instead_of_dropping_the_record() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("2026-10-01T10:00:00Z", datetime(2026, 10, 1, 10, tzinfo=timezone.utc)),
-        ("2026-10-01T10:00:00.250Z", datetime(2026, 10, 1, 10, 0, 0, 250000, tzinfo=timezone.utc)),
-        ("2022-02-08T09:23:37+11:00", datetime(2022, 2, 7, 22, 23, 37, tzinfo=timezone.utc)),
-        ("2025-01-20 16:52:14.0000000", datetime(2025, 1, 20, 16, 52, 14, tzinfo=timezone.utc)),
-        ("2021-05-20 15:53:47Z", datetime(2021, 5, 20, 15, 53, 47, tzinfo=timezone.utc)),
+        ("2026-10-01T10:00:00Z", datetime(2026, 10, 1, 10, tzinfo=UTC)),
+        ("2026-10-01T10:00:00.250Z", datetime(2026, 10, 1, 10, 0, 0, 250000, tzinfo=UTC)),
+        ("2022-02-08T09:23:37+11:00", datetime(2022, 2, 7, 22, 23, 37, tzinfo=UTC)),
+        ("2025-01-20 16:52:14.0000000", datetime(2025, 1, 20, 16, 52, 14, tzinfo=UTC)),
+        ("2021-05-20 15:53:47Z", datetime(2021, 5, 20, 15, 53, 47, tzinfo=UTC)),
     ],
 )
 def test_normalize_reads_event_time_spellings_as_utc(text: str, expected: datetime) -> None:
@@ -107,7 +124,7 @@ def test_normalize_rejects_records_without_a_usable_event_time(value) -> None:
 def test_normalize_falls_back_to_logstash_timestamp() -> None:
     event = make_event()
     event["@timestamp"] = event.pop("eventTime")
-    assert _normalize(event).frame["eventTime"][0] == datetime(2026, 10, 1, 10, tzinfo=timezone.utc)
+    assert _normalize(event).frame["eventTime"][0] == datetime(2026, 10, 1, 10, tzinfo=UTC)
 
 
 def test_normalize_partition_falls_back_to_the_key_layout() -> None:
@@ -119,9 +136,15 @@ def test_normalize_partition_falls_back_to_the_key_layout() -> None:
 
 
 def test_normalize_flags_insight_events() -> None:
-    insight = {"eventVersion": "1.07", "eventTime": "2026-10-01T10:00:00Z", "eventType": "AwsCloudTrailInsight",
-               "awsRegion": "us-east-1", "eventID": "i", "recipientAccountId": "012345678901",
-               "insightDetails": {"state": "Start"}}
+    insight = {
+        "eventVersion": "1.07",
+        "eventTime": "2026-10-01T10:00:00Z",
+        "eventType": "AwsCloudTrailInsight",
+        "awsRegion": "us-east-1",
+        "eventID": "i",
+        "recipientAccountId": "012345678901",
+        "insightDetails": {"state": "Start"},
+    }
     assert _normalize(make_event(), insight).frame["is_insight"].to_list() == [False, True]
 
 

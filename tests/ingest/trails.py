@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ def small_trail(
     days: int = 3,
     objects_per_day: int = 3,
     records_per_object: int = 4,
-    start: datetime = datetime(2026, 10, 1, tzinfo=timezone.utc),
+    start: datetime = datetime(2026, 10, 1, tzinfo=UTC),
 ) -> list[str]:
     """Write a small trail; return the keys written, sorted."""
     keys: list[str] = []
