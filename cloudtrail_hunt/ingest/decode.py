@@ -62,7 +62,7 @@ def gunzip(data: bytes) -> tuple[bytes, str | None]:
         try:
             out.append(inflater.decompress(rest))
             out.append(inflater.flush())
-        except isal_zlib.error as exc:
+        except isal_zlib.error as exc:  # type: ignore[misc]  # the stub types it loosely
             return b"".join(out), f"damaged gzip stream: {exc}"
         if not inflater.eof:
             return b"".join(out), "truncated gzip stream"

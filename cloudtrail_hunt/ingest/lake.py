@@ -27,7 +27,7 @@ from cloudtrail_hunt.ingest.manifest import LakeFile, Ledger
 from cloudtrail_hunt.ingest.normalize import partition_value
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable
+    from collections.abc import Callable, Collection, Iterable
 
 TABLES = ("events", "insights")
 _COMPRESSION_LEVEL = 3
@@ -41,7 +41,7 @@ def partition_dir(table: str, account: str, region: str, day: date) -> str:
     )
 
 
-def write_atomic(path: Path, write: callable) -> None:  # type: ignore[valid-type]
+def write_atomic(path: Path, write: Callable[[str], object]) -> None:
     """Write a file through a temporary sibling and an atomic rename, so no reader sees half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)

@@ -101,6 +101,13 @@ class _Record(msgspec.Struct):
 
 
 _RECORD = msgspec.json.Decoder(_Record)
+#: Nested structs by their annotation text, for coercing a record that failed strict decoding.
+_NESTED: dict[str, Any] = {
+    "_UserIdentity | None": _UserIdentity,
+    "_SessionContext | None": _SessionContext,
+    "_Attributes | None": _Attributes,
+    "_Issuer | None": _Issuer,
+}
 _BUILTINS = msgspec.json.Decoder()
 
 #: `eventTime` is ISO-8601 UTC with a `Z` (CloudTrail record contents reference). Exports and
@@ -180,12 +187,7 @@ def _coerce_struct(obj: Any, struct_type: type[msgspec.Struct]) -> Any:
         elif hint == "_Str":
             values[name] = _string(value)
         else:
-            nested = {
-                "_UserIdentity | None": _UserIdentity,
-                "_SessionContext | None": _SessionContext,
-                "_Attributes | None": _Attributes,
-                "_Issuer | None": _Issuer,
-            }[hint]
+            nested = _NESTED[hint]
             values[name] = _coerce_struct(value, nested)
     return struct_type(**values)
 
@@ -206,7 +208,8 @@ def _decode_record(message: bytes) -> _Record | str:
         obj = _BUILTINS.decode(message)
         if not isinstance(obj, dict):
             return "record is not a JSON object"
-        return _coerce_struct(obj, _Record)
+        coerced: _Record = _coerce_struct(obj, _Record)
+        return coerced
     except msgspec.DecodeError as exc:
         return f"record is not valid JSON: {exc}"
     except UnicodeDecodeError as exc:

@@ -66,7 +66,7 @@ def plan_batches(objects: list[SourceObject], batch_bytes: int) -> list[tuple[So
     groups: dict[tuple[str, ...], list[SourceObject]] = {}
     for obj in sorted(objects, key=lambda o: o.key):
         i = obj.info
-        group = (
+        group: tuple[str, ...] = (
             (i.kind, i.org or "", i.account or "", i.region or "", str(i.day))
             if i.account
             else ("", obj.key.rsplit("/", 1)[0] if "/" in obj.key else "")
@@ -216,14 +216,13 @@ class _KnownKeys:
 def _commit(ledger: Ledger, known: _KnownKeys, result: BatchResult, summary: IngestSummary) -> None:
     """Drop rows another batch already stored, then commit the batch and count it."""
     files: list[LakeFile] = []
-    for f in result.files:
-        directory = f.path.rsplit("/", 1)[0]
-        keys = result.keys[f.path]
+    for written in result.files:
+        directory = written.path.rsplit("/", 1)[0]
+        keys = result.keys[written.path]
         seen = keys.is_in(known.get(directory).implode())
-        if seen.any():
-            f = _drop_rows(ledger.lake, f, seen, result)
-        if f is not None:
-            files.append(f)
+        kept = _drop_rows(ledger.lake, written, seen, result) if seen.any() else written
+        if kept is not None:
+            files.append(kept)
             known.add(directory, keys.filter(~seen))
     dups = Counter(source for source, *_ in result.duplicates)
     entries: list[ObjectEntry] = []
