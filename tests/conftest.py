@@ -15,7 +15,7 @@ pytest_plugins = ["tests.fixtures_s3"]
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_LOGS = REPO / "sample_logs"
 #: The third-party corpus sits beside the checkout (../shared/corpus); CI lays it out the same way.
-CORPUS = Path(os.environ.get("CLOUDTRAIL_HUNT_CORPUS", REPO.parent / "shared" / "corpus"))
+CORPUS = Path(os.environ.get("CLOUDTRAIL_HUNT_CORPUS", REPO.parent / "shared" / "corpus")).resolve()
 
 settings.register_profile(
     "default",

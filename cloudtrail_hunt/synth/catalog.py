@@ -1,0 +1,305 @@
+"""The benign API catalog: which principals call which read-only APIs, built into record templates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cloudtrail_hunt.synth.actors import UA
+from cloudtrail_hunt.synth.identities import ALLOWED_REGIONS, DOMAIN, Org, Role
+from cloudtrail_hunt.synth.records import (
+    GLOBAL_SOURCES,
+    Ids,
+    api_call,
+    assumed_role_identity,
+    iam_user_identity,
+    iso,
+    service_identity,
+)
+
+__all__ = ["Principal", "Template", "build_templates"]
+
+K_PLAIN, K_S3, K_ASSUME = 0, 1, 2
+Params = Callable[[str, str, Ids], "dict[str, Any] | None"]
+
+
+def _none(acct: str, region: str, ids: Ids) -> None:
+    return None
+
+
+def _bucket(acct: str, region: str, ids: Ids) -> dict[str, Any]:
+    name = f"acme-{ids.rng.choice(('assets', 'reports', 'backups', 'logs', 'exports'))}-{acct}-{region}"
+    return {"bucketName": name, "Host": f"{name}.s3.{region}.amazonaws.com", "acl": ""}
+
+
+def _key(acct: str, region: str, ids: Ids) -> dict[str, Any]:
+    return {"keyId": f"arn:aws:kms:{region}:{acct}:key/{ids.uuid()}",
+            "encryptionAlgorithm": "SYMMETRIC_DEFAULT"}
+
+
+def _param(acct: str, region: str, ids: Ids) -> dict[str, Any]:
+    app = ids.rng.choice(("orders", "billing", "search"))
+    return {"name": f"/{app}/prod/db-endpoint", "withDecryption": True}
+
+
+def _role(acct: str, region: str, ids: Ids) -> dict[str, Any]:
+    return {"roleName": ids.rng.choice(("app-runtime-role", "ci-deploy", "ecs-task-role"))}
+
+
+def _table(acct: str, region: str, ids: Ids) -> dict[str, Any]:
+    return {"tableName": ids.rng.choice(("orders", "sessions", "inventory"))}
+
+
+def _instances(acct: str, region: str, ids: Ids) -> dict[str, Any]:
+    return {"instancesSet": {"items": [{"instanceId": f"i-0{ids.hex(16)}"}]},
+            "filterSet": {}, "includeAllInstances": False}
+
+
+def _metrics(acct: str, region: str, ids: Ids) -> dict[str, Any]:
+    return {"metricDataQueries": [{"id": "m1", "metricStat": {"metric": {
+        "namespace": "AWS/EC2", "metricName": "CPUUtilization"}, "period": 300, "stat": "Average"},
+        "returnData": True}], "startTime": "Oct 1, 2026, 12:00:00 AM",
+        "endTime": "Oct 1, 2026, 12:05:00 AM"}
+
+
+def _empty(acct: str, region: str, ids: Ids) -> dict[str, Any]:
+    return {}
+
+
+#: (eventSource, eventName, weight, params, version); the console and scanners browse these.
+BROWSE: tuple[tuple[str, str, int, Params, str], ...] = (
+    ("ec2.amazonaws.com", "DescribeInstances", 12, _instances, "1.09"),
+    ("ec2.amazonaws.com", "DescribeSecurityGroups", 6, _empty, "1.09"),
+    ("ec2.amazonaws.com", "DescribeVpcs", 4, _empty, "1.09"),
+    ("ec2.amazonaws.com", "DescribeSubnets", 4, _empty, "1.09"),
+    ("ec2.amazonaws.com", "DescribeVolumes", 3, _empty, "1.09"),
+    ("ec2.amazonaws.com", "DescribeNetworkInterfaces", 3, _empty, "1.09"),
+    ("s3.amazonaws.com", "ListBuckets", 5, lambda a, r, i: {"Host": "s3.amazonaws.com"}, "1.09"),
+    ("s3.amazonaws.com", "GetBucketAcl", 4, _bucket, "1.09"),
+    ("s3.amazonaws.com", "GetBucketPolicy", 3, _bucket, "1.09"),
+    ("s3.amazonaws.com", "GetBucketPublicAccessBlock", 3, _bucket, "1.09"),
+    ("s3.amazonaws.com", "GetBucketVersioning", 2, _bucket, "1.09"),
+    ("iam.amazonaws.com", "ListRoles", 4, lambda a, r, i: {"maxItems": 1000}, "1.08"),
+    ("iam.amazonaws.com", "GetRole", 4, _role, "1.08"),
+    ("iam.amazonaws.com", "ListAttachedRolePolicies", 3, _role, "1.08"),
+    ("iam.amazonaws.com", "ListPolicies", 2, lambda a, r, i: {"scope": "Local"}, "1.08"),
+    ("iam.amazonaws.com", "GetAccountSummary", 1, _none, "1.08"),
+    ("iam.amazonaws.com", "ListUsers", 1, _none, "1.08"),
+    ("monitoring.amazonaws.com", "DescribeAlarms", 4, lambda a, r, i: {"maxRecords": 100},
+     "1.08"),
+    ("logs.amazonaws.com", "DescribeLogGroups", 3, lambda a, r, i: {"limit": 50}, "1.08"),
+    ("lambda.amazonaws.com", "ListFunctions20150331", 3, _none, "1.08"),
+    ("cloudformation.amazonaws.com", "DescribeStacks", 3, _none, "1.08"),
+    ("config.amazonaws.com", "DescribeConfigRules", 2, _none, "1.08"),
+    ("config.amazonaws.com", "DescribeComplianceByConfigRule", 2, _none, "1.08"),
+    ("cloudtrail.amazonaws.com", "DescribeTrails", 1, lambda a, r, i: {"includeShadowTrails": True},
+     "1.08"),
+    ("kms.amazonaws.com", "ListAliases", 2, _none, "1.08"),
+    ("elasticloadbalancing.amazonaws.com", "DescribeLoadBalancers", 2, _none, "1.08"),
+    ("dynamodb.amazonaws.com", "ListTables", 2, _none, "1.08"),
+    ("sts.amazonaws.com", "GetCallerIdentity", 2, _none, "1.08"),
+)
+#: What running workloads read: secrets, parameters, keys, tables.
+WORKLOAD: tuple[tuple[str, str, int, Params, str], ...] = (
+    ("kms.amazonaws.com", "Decrypt", 10, _key, "1.08"),
+    ("kms.amazonaws.com", "GenerateDataKey", 5, _key, "1.08"),
+    ("ssm.amazonaws.com", "GetParameter", 6, _param, "1.08"),
+    ("secretsmanager.amazonaws.com", "GetSecretValue", 3,
+     lambda a, r, i: {"secretId": f"arn:aws:secretsmanager:{r}:{a}:secret:prod/orders/db-{i.alnum(6)}"},
+     "1.08"),
+    ("dynamodb.amazonaws.com", "DescribeTable", 4, _table, "1.08"),
+    ("sts.amazonaws.com", "GetCallerIdentity", 3, _none, "1.08"),
+    ("ec2.amazonaws.com", "DescribeTags", 2, _empty, "1.09"),
+)
+METRICS: tuple[tuple[str, str, int, Params, str], ...] = (
+    ("monitoring.amazonaws.com", "GetMetricData", 6, _metrics, "1.08"),
+    ("monitoring.amazonaws.com", "ListMetrics", 2, lambda a, r, i: {"namespace": "AWS/EC2"}, "1.08"),
+)
+#: Benign writes of running workloads (about 2 % of traffic).
+WRITES: tuple[tuple[str, str, int, Params, str], ...] = (
+    ("ssm.amazonaws.com", "UpdateInstanceInformation", 3,
+     lambda a, r, i: {"instanceId": f"i-0{i.hex(16)}", "agentVersion": "3.3.987.0",
+                      "platformType": "Linux", "platformName": "Amazon Linux"}, "1.08"),
+    ("logs.amazonaws.com", "CreateLogStream", 2,
+     lambda a, r, i: {"logGroupName": "/aws/lambda/orders-api",
+                      "logStreamName": f"2026/10/01/[$LATEST]{i.hex(32)}"}, "1.08"),
+)
+
+
+class Principal:
+    """A bulk-traffic caller: a static identity, or a role whose session is renewed each hour."""
+
+    __slots__ = ("_cache", "_ids", "identity", "ip", "key_id", "role", "session", "service", "ua",
+                 "console", "invoked_by", "mfa")
+
+    def __init__(self, *, identity: dict[str, Any] | None = None, role: Role | None = None,
+                 session: str = "", ip: str, ua: str, ids: Ids, key_id: str | None = None,
+                 console: bool = False, invoked_by: str | None = None, mfa: bool = False) -> None:
+        self.identity = identity
+        self.role, self.session, self.ip, self.ua, self._ids = role, session, ip, ua, ids
+        self.key_id, self.console, self.invoked_by, self.mfa = key_id, console, invoked_by, mfa
+        self.service = invoked_by is not None or (identity or {}).get("type") == "AWSService"
+        self._cache: dict[int, dict[str, Any]] = {}
+
+    def at_hour(self, hour: int) -> dict[str, Any]:
+        """The session identity in force during absolute hour `hour` (epoch // 3600)."""
+        ident = self._cache.get(hour)
+        if ident is None:
+            role = self.role
+            assert role is not None
+            # Sessions are renewed a few minutes before the hour, so creationDate <= eventTime.
+            created = hour * 3600 - 60 - self._ids.rng.randrange(600)
+            ident = assumed_role_identity(
+                role.account, role.role_id, role.name, role.path, self.session,
+                access_key_id=self._ids.key_id("ASIA"), created=iso(created), mfa=self.mfa,
+                invoked_by=self.invoked_by)
+            self._cache[hour] = ident
+        return ident
+
+
+@dataclass(slots=True)
+class Template:
+    """A prebuilt record; the bulk loop copies it and fills time, ids and the session."""
+
+    rec: dict[str, Any]
+    kind: int
+    principal: Principal | None
+    key_id: str | None
+    service: str
+    #: For AssumeRole templates: (assumedRoleUser block, session token) reused by every copy.
+    extra: tuple[dict[str, str], str] | None = None
+
+
+def _principals(org: Org, acct: str, region: str, ids: Ids) -> list[tuple[Principal, tuple, int]]:
+    """(principal, API list, weight) of the bulk callers of one account and region."""
+    out: list[tuple[Principal, tuple, int]] = []
+    member = acct != org.management.id
+    cfg = org.role(acct, "AWSServiceRoleForConfig")
+    out.append((Principal(role=cfg, session="AWSConfig-Describe", ip="config.amazonaws.com",
+                          ua="config.amazonaws.com", ids=ids, invoked_by="config.amazonaws.com"),
+                BROWSE, 14))
+    if region not in ALLOWED_REGIONS:
+        return out  # only AWS services act in regions the SCP denies to everyone else
+    people = (("bruno.silva", "ReadOnlyAccess"), ("alice.martin", "AdministratorAccess"),
+              ("kai.berg", "ReadOnlyAccess"), ("lena.fischer", "Developer"))
+    for k, (person, ps) in enumerate(people):
+        role = org.role(acct, org.sso_role(acct, ps))
+        out.append((Principal(role=role, session=f"{person}@{DOMAIN}", ip=org.office_ips[k],
+                              ua=UA["console"], ids=ids, console=True), BROWSE, 6))
+    scanner = "SecurityAuditRole" if member else "security-scanner-role"
+    out.append((Principal(role=org.role(acct, scanner), session="security-scanner",
+                          ip=org.workload_ips[0], ua=UA["boto3"], ids=ids), BROWSE, 10))
+    exporter = org.user(acct, "svc-metrics-exporter")
+    key = exporter.keys[0].key_id
+    ident = iam_user_identity(acct, exporter.user_id, exporter.name, access_key_id=key)
+    out.append((Principal(identity=ident, ip="192.0.2.10", ua=UA["boto3"].replace(
+        " exec-env/AWS_Lambda_python3.12", ""), ids=ids, key_id=key), METRICS, 6))
+    if member:
+        for name, session, ua, weight in (
+            ("app-runtime-role", f"i-0{ids.hex(16)}", UA["go"], 14),
+            ("orders-api-lambda-role", "orders-api", UA["boto3"], 12),
+            ("ecs-task-role", ids.hex(32), UA["boto3"], 6),
+        ):
+            p = Principal(role=org.role(acct, name), session=session, ids=ids, ua=ua,
+                          ip=org.workload_ips[1 + len(name) % 3])
+            out.append((p, WORKLOAD, weight))
+            if name == "app-runtime-role":
+                out.append((p, WRITES, 2))
+    return out
+
+
+def _service_assumes(org: Org, acct: str) -> list[tuple[str, Role, str]]:
+    """(invoking service, role, session name) of routine AWSService AssumeRole calls."""
+    out = [("config.amazonaws.com", org.role(acct, "AWSServiceRoleForConfig"), "AWSConfig-Describe")]
+    if acct != org.management.id:
+        out += [("lambda.amazonaws.com", org.role(acct, "orders-api-lambda-role"), "orders-api"),
+                ("ec2.amazonaws.com", org.role(acct, "app-runtime-role"), "i-0a8f3c21d7e45b690"),
+                ("ecs-tasks.amazonaws.com", org.role(acct, "ecs-task-role"),
+                 "3f1e0c9b2d8a4e7f9c6b5a4d3e2f1a0b")]
+    else:
+        out += [("lambda.amazonaws.com", org.role(acct, "iam-key-rotator-role"), "iam-key-rotator")]
+    return out
+
+
+def build_templates(org: Org, acct: str, region: str, ids: Ids) -> tuple[list[Template], list[int]]:
+    """Templates of one account and region with cumulative weights for `random.choices`.
+
+    Shares follow the brief: about 88 % read-only calls (3 % of all calls failing with
+    AccessDenied or throttling), 10 % AWSService AssumeRole, 2 % benign writes.
+    """
+    entries: list[tuple[Template, float]] = []
+    for principal, apis, weight in _principals(org, acct, region, ids):
+        total = sum(a[2] for a in apis if region == "us-east-1" or a[0] not in GLOBAL_SOURCES)
+        for source, name, w, params, version in apis:
+            if source in GLOBAL_SOURCES and region != "us-east-1":
+                continue  # IAM is global: CloudTrail logs it in us-east-1 only
+            share = weight * w / total
+            writes = apis is WRITES
+            entries.append((_template(org, acct, region, ids, principal, source, name, params,
+                                      version, not writes, None), share * 0.97))
+            if not writes:
+                entries.append((_template(org, acct, region, ids, principal, source, name, params,
+                                          version, True, _error(principal, acct, region, source,
+                                                                name)), share * 0.03))
+    reads = sum(w for _, w in entries)
+    assumes = _service_assumes(org, acct)
+    for service, role, session in assumes:
+        rec = api_call(ids, identity=service_identity(service), t=0, source="sts.amazonaws.com",
+                       name="AssumeRole", region=region, account=acct, ip=service, ua=service,
+                       request={"roleArn": role.arn, "roleSessionName": session},
+                       response={}, read_only=True, version="1.08", tls_host=None, shared=True,
+                       resources=[{"accountId": acct, "type": "AWS::IAM::Role", "ARN": role.arn}])
+        user = {"assumedRoleId": f"{role.role_id}:{session}",
+                "arn": f"arn:aws:sts::{acct}:assumed-role/{role.name}/{session}"}
+        tpl = Template(rec, K_ASSUME, None, None, "sts",
+                       (user, "IQoJb3JpZ2luX2VjE" + ids.b64(340)))
+        entries.append((tpl, reads * 0.10 / 0.90 / len(assumes)))
+    templates = [t for t, _ in entries]
+    cum, acc = [], 0.0
+    for _, w in entries:
+        acc += w
+        cum.append(acc)
+    scale = 1_000_000 / acc
+    return templates, [round(c * scale) for c in cum]
+
+
+def _error(p: Principal, acct: str, region: str, source: str, name: str) -> tuple[str, str]:
+    if p.service or source == "monitoring.amazonaws.com":
+        return ("ThrottlingException", "Rate exceeded")
+    svc = source.split(".", 1)[0]
+    who = (p.identity or {}).get("arn") or (
+        f"arn:aws:sts::{acct}:assumed-role/{p.role.name}/{p.session}" if p.role else "")
+    code = "Client.UnauthorizedOperation" if svc == "ec2" else "AccessDenied"
+    return (code, f"User: {who} is not authorized to perform: {svc}:{name} on resource: "
+                  f"arn:aws:{svc}:{region}:{acct}:* because no identity-based policy allows the "
+                  f"{svc}:{name} action")
+
+
+def _template(org: Org, acct: str, region: str, ids: Ids, p: Principal, source: str, name: str,
+              params: Params, version: str, read_only: bool,
+              error: tuple[str, str] | None) -> Template:
+    ident = p.identity if p.identity is not None else {}
+    s3 = source == "s3.amazonaws.com"
+    request = params(acct, region, ids)
+    additional = None
+    if s3:
+        additional = {"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256",
+                      "bytesTransferredIn": 0, "AuthenticationMethod": "AuthHeader",
+                      "x-amz-id-2": ids.b64(76), "bytesTransferredOut": 0 if error else 612}
+    resources = None
+    if s3 and request and "bucketName" in request:
+        resources = [{"accountId": acct, "type": "AWS::S3::Bucket",
+                      "ARN": f"arn:aws:s3:::{request['bucketName']}"}]
+    rec = api_call(ids, identity=ident, t=0, source=source, name=name, region=region,
+                   account=acct, ip=p.ip, ua=p.ua, request=request, response=None,
+                   additional=additional, error=error, read_only=read_only, resources=resources,
+                   version=version, tls_host=None if p.service else "auto", console=p.console,
+                   request_id="s3" if s3 else "uuid")
+    if s3 and not p.service:
+        rec["tlsDetails"]["clientProvidedHostHeader"] = (
+            request.get("Host", "s3.amazonaws.com") if request else "s3.amazonaws.com")
+    dynamic = p if p.role is not None else None
+    # A failed call does not count as a use of the key in the credential report.
+    key_id = p.key_id if error is None else None
+    return Template(rec, K_S3 if s3 else K_PLAIN, dynamic, key_id, source.split(".", 1)[0])
