@@ -108,7 +108,9 @@ def generate(events: int) -> tuple[Path, int]:
     if marker.is_file():
         return target, json.loads(marker.read_text())["events"]
     shutil.rmtree(target, ignore_errors=True)
-    accounts, regions, days = 10, ("us-east-1", "eu-west-1", "eu-central-1", "us-west-2"), 30
+    # The shape of reference/performance.md: 20 accounts, 4 regions, 30 days, about 150
+    # records per delivered object.
+    accounts, regions, days = 20, ("us-east-1", "eu-west-1", "eu-central-1", "us-west-2"), 30
     per_day = max(1, events // (accounts * len(regions) * days))
     result = generate_org_trail(
         target,
@@ -117,7 +119,7 @@ def generate(events: int) -> tuple[Path, int]:
         accounts=accounts,
         regions=regions,
         events_per_day=per_day,
-        files_per_day=96,
+        files_per_day=max(1, per_day // 150),
         scenarios=False,
     )
     marker.write_text(json.dumps({"events": result.events, "objects": result.objects}))

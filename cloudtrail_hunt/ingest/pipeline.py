@@ -30,8 +30,9 @@ if TYPE_CHECKING:
 
     from cloudtrail_hunt.ingest.sources import SourceObject
 
-#: Compressed bytes per batch: about 50k records, a few hundred MB at peak in a worker.
-DEFAULT_BATCH_BYTES = 4 << 20
+#: Compressed bytes per batch: 3k to 7k records, so two workers and the parent stay under the
+#: DuckDB anchor's peak memory (bench/ingest_bench.py); bigger batches buy little speed.
+DEFAULT_BATCH_BYTES = 1 << 20
 _MAX_BATCH_OBJECTS = 2000
 
 
@@ -58,32 +59,24 @@ class IngestSummary:
 
 
 def plan_batches(objects: list[SourceObject], batch_bytes: int) -> list[tuple[SourceObject, ...]]:
-    """Group objects by delivery folder (account, region, day), then cut by size, in key order.
+    """Cut the objects, in key order, into batches of about `batch_bytes` compressed bytes.
 
-    The plan depends only on the objects given, so a rerun after a crash replans the same
-    batches for the objects still to do, and writes the same file names.
+    Greedy cutting from the first object is stable: after a crash the committed batches are a
+    prefix of the plan, so replanning the objects still to do yields the same remaining batches,
+    with the same ids and file names. Key order keeps an account's region-days together, so a
+    batch writes few partitions.
     """
-    groups: dict[tuple[str, ...], list[SourceObject]] = {}
-    for obj in sorted(objects, key=lambda o: o.key):
-        i = obj.info
-        group: tuple[str, ...] = (
-            (i.kind, i.org or "", i.account or "", i.region or "", str(i.day))
-            if i.account
-            else ("", obj.key.rsplit("/", 1)[0] if "/" in obj.key else "")
-        )
-        groups.setdefault(group, []).append(obj)
     batches: list[tuple[SourceObject, ...]] = []
-    for group in sorted(groups):
-        current: list[SourceObject] = []
-        size = 0
-        for obj in groups[group]:
-            if current and (size + obj.size > batch_bytes or len(current) >= _MAX_BATCH_OBJECTS):
-                batches.append(tuple(current))
-                current, size = [], 0
-            current.append(obj)
-            size += obj.size
-        if current:
+    current: list[SourceObject] = []
+    size = 0
+    for obj in sorted(objects, key=lambda o: o.key):
+        if current and (size + obj.size > batch_bytes or len(current) >= _MAX_BATCH_OBJECTS):
             batches.append(tuple(current))
+            current, size = [], 0
+        current.append(obj)
+        size += obj.size
+    if current:
+        batches.append(tuple(current))
     return batches
 
 
