@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -76,3 +77,30 @@ def test_cli_strict_fails_with_exit_2_naming_object_and_record(tmp_path: Path) -
 def test_cli_usage_error_exits_2(tmp_path: Path) -> None:
     done = run("ingest", str(tmp_path), str(tmp_path / "lake"), "--start", "yesterday")
     assert done.returncode == 2 and "invalid date 'yesterday'" in done.stderr
+
+
+def test_cli_synth_then_ingest_accounts_for_every_generated_event(tmp_path: Path) -> None:
+    done = run("synth", str(tmp_path / "trail"), "--accounts", "2", "--days", "3",
+               "--events-per-day", "20", "--no-scenarios")
+    assert done.returncode == 0, done.stderr
+    objects = sorted((tmp_path / "trail" / "AWSLogs").rglob("*.json.gz"))
+    records = {p: json.loads(gzip.decompress(p.read_bytes())).get("Records", []) for p in objects}
+    events = sum(len(r) for p, r in records.items() if "/CloudTrail/" in str(p))
+    assert f"{events:,} events" in done.stdout
+    lake = tmp_path / "lake"
+    summary = json.loads(run("ingest", str(tmp_path / "trail"), str(lake), "--json").stdout)
+    assert summary["objects_seen"] == len(objects)
+    assert summary["records"] == sum(len(r) for r in records.values())
+    assert summary["quarantined_records"] == 0
+
+
+def test_cli_readme_first_command_ingests_the_sample(tmp_path: Path) -> None:
+    # The README's first command, as written, on the committed sample.
+    done = run("ingest", str(REPO / "sample_logs"), str(tmp_path / "lake"))
+    assert done.returncode == 0, done.stderr
+    labels = [json.loads(x) for x in (REPO / "sample_logs" / "labels.jsonl").read_text().splitlines()]
+    assert "rows stored" in done.stdout and "quarantined objects" in done.stdout
+    import cloudtrail_hunt as ch
+
+    ids = set(ch.scan(tmp_path / "lake").select("eventID").collect()["eventID"])
+    assert all(set(label["event_ids"]) <= ids for label in labels)  # every scenario is in the lake

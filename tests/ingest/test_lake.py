@@ -1,0 +1,65 @@
+"""The lake as readers see it: partition pruning, predicate pushdown, string account ids."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import cloudtrail_hunt as ch
+from cloudtrail_hunt.errors import LakeError
+from tests.ingest.trails import small_trail
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("lake")
+    small_trail(tmp / "src", days=3)
+    ch.ingest(tmp / "src", tmp / "lake", workers=1)
+    return tmp / "lake"
+
+
+def test_scan_opens_only_the_partitions_in_range(lake: Path) -> None:
+    frame = ch.scan(lake, start=date(2026, 10, 2), end=date(2026, 10, 3), accounts=["012345678901"])
+    plan = frame.explain()
+    assert "day=2026-10-02" in plan and "account=012345678901" in plan
+    assert "day=2026-10-01" not in plan and "day=2026-10-03" not in plan
+    assert "account=111122223333" not in plan
+    rows = frame.select("day", "account").unique().collect()
+    assert rows.rows() == [(date(2026, 10, 2), "012345678901")]
+
+
+def test_scan_pushes_the_time_filter_into_the_parquet_scan(lake: Path) -> None:
+    start = datetime(2026, 10, 2, 6, tzinfo=timezone.utc)
+    frame = ch.scan(lake, start=start).filter(pl.col("eventName") == "GetUser").select("eventTime")
+    plan = frame.explain()
+    scan_part = plan[plan.index("Parquet SCAN"):]
+    assert "SELECTION" in scan_part and "eventTime" in scan_part and "eventName" in scan_part
+    assert "PROJECT" in scan_part
+    times = frame.collect()["eventTime"]
+    assert times.min() >= start and times.len() > 0
+
+
+def test_scan_end_is_exclusive_and_accepts_iso_text(lake: Path) -> None:
+    got = ch.scan(lake, start="2026-10-01T00:00:00Z", end="2026-10-01T06:00:00Z").collect()
+    assert got.height > 0
+    assert got["eventTime"].max() < datetime(2026, 10, 1, 6, tzinfo=timezone.utc)
+
+
+def test_scan_keeps_account_ids_as_text_with_leading_zeros(lake: Path) -> None:
+    schema = ch.scan(lake).collect_schema()
+    assert schema["account"] == pl.String and schema["day"] == pl.Date
+    assert "012345678901" in set(ch.scan(lake).select("account").collect()["account"])
+
+
+def test_scan_of_a_folder_that_is_not_a_lake_says_so(tmp_path: Path) -> None:
+    with pytest.raises(LakeError, match="not a cloudtrail-hunt lake") as info:
+        ch.scan(tmp_path)
+    assert info.value.path == str(tmp_path)
+
+
+def test_scan_of_an_empty_range_is_an_empty_frame_with_the_lake_schema(lake: Path) -> None:
+    empty = ch.scan(lake, start=date(2030, 1, 1)).collect()
+    assert empty.is_empty() and empty.schema == ch.scan(lake).collect_schema()
