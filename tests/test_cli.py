@@ -80,8 +80,17 @@ def test_cli_usage_error_exits_2(tmp_path: Path) -> None:
 
 
 def test_cli_synth_then_ingest_accounts_for_every_generated_event(tmp_path: Path) -> None:
-    done = run("synth", str(tmp_path / "trail"), "--accounts", "2", "--days", "3",
-               "--events-per-day", "20", "--no-scenarios")
+    done = run(
+        "synth",
+        str(tmp_path / "trail"),
+        "--accounts",
+        "2",
+        "--days",
+        "3",
+        "--events-per-day",
+        "20",
+        "--no-scenarios",
+    )
     assert done.returncode == 0, done.stderr
     objects = sorted((tmp_path / "trail" / "AWSLogs").rglob("*.json.gz"))
     records = {p: json.loads(gzip.decompress(p.read_bytes())).get("Records", []) for p in objects}
@@ -98,7 +107,9 @@ def test_cli_readme_first_command_ingests_the_sample(tmp_path: Path) -> None:
     # The README's first command, as written, on the committed sample.
     done = run("ingest", str(REPO / "sample_logs"), str(tmp_path / "lake"))
     assert done.returncode == 0, done.stderr
-    labels = [json.loads(x) for x in (REPO / "sample_logs" / "labels.jsonl").read_text().splitlines()]
+    labels = [
+        json.loads(x) for x in (REPO / "sample_logs" / "labels.jsonl").read_text().splitlines()
+    ]
     assert "rows stored" in done.stdout and "quarantined objects" in done.stdout
     import cloudtrail_hunt as ch
 

@@ -60,4 +60,6 @@ def compact(lake: str | Path, *, min_files: int = 2) -> CompactionSummary:
             summary.files_removed += len(paths)
             summary.files_written += 1
             summary.rows += frame.height
+        if summary.partitions:
+            ledger.checkpoint()
     return summary

@@ -87,7 +87,7 @@ class Snapshot:
 
     files: list[LakeFile] = field(default_factory=list)
     objects: dict[tuple[str, str], ObjectEntry] = field(default_factory=dict)
-    batches: list[str] = field(default_factory=list)
+    commits_since_checkpoint: int = 0
 
 
 class Ledger:
@@ -96,6 +96,7 @@ class Ledger:
     def __init__(self, lake: Path) -> None:
         self.lake = Path(lake)
         self.root = self.lake / _LEDGER
+        self._next_seq: int | None = None  # cached under the writer lock
 
     def _dir(self, name: str) -> Path:
         return self.root / name
@@ -111,29 +112,106 @@ class Ledger:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _commits(self) -> list[dict[str, Any]]:
+    def _commit_files(self) -> list[tuple[int, str, Path]]:
+        """Committed batches as (seq, batch, path), from file names alone: no file is read."""
         folder = self._dir("commits")
         if not folder.is_dir():
             return []
-        commits = [json.loads(p.read_bytes()) for p in folder.glob("*.json")]
-        return sorted(commits, key=lambda c: c["seq"])
+        found = []
+        for path in folder.glob("*.json"):
+            seq, _, batch = path.stem.partition("-")
+            found.append((int(seq), batch, path))
+        return sorted(found)
+
+    def committed(self) -> set[str]:
+        """The ids of every committed batch."""
+        return {batch for _, batch, _ in self._commit_files()}
+
+    def _latest_checkpoint(self) -> int | None:
+        folder = self._dir("checkpoint")
+        marks = sorted(int(p.stem) for p in folder.glob("*.json")) if folder.is_dir() else []
+        return marks[-1] if marks else None
 
     def snapshot(self) -> Snapshot:
-        """Return the committed files and objects, replaying commits in order."""
+        """Return the committed files and objects: the last checkpoint, then later commits."""
         snap = Snapshot()
         live: dict[str, LakeFile] = {}
-        for commit in self._commits():
-            snap.batches.append(commit["batch"])
-            for path in commit["removed"]:
-                live.pop(path, None)
+        done = self._latest_checkpoint()
+        if done is not None:
+            base = self._dir("checkpoint") / f"{done:010d}"
+            for row in pl.read_parquet(f"{base}.files.parquet").iter_rows(named=True):
+                live[row["path"]] = LakeFile(**row)
+            for row in pl.read_parquet(f"{base}.objects.parquet").iter_rows(named=True):
+                entry = ObjectEntry(**row)
+                snap.objects[(entry.uri, entry.etag)] = entry
+        for seq, _, path in self._commit_files():
+            if done is not None and seq <= done:
+                continue
+            commit = json.loads(path.read_bytes())
+            for removed in commit["removed"]:
+                live.pop(removed, None)
             for obj in commit["added"]:
                 f = LakeFile.from_json(obj)
                 live[f.path] = f
             for obj in commit["objects"]:
                 entry = ObjectEntry(**obj)
                 snap.objects[(entry.uri, entry.etag)] = entry
+            snap.commits_since_checkpoint += 1
         snap.files = sorted(live.values(), key=lambda f: f.path)
         return snap
+
+    def checkpoint(self) -> None:
+        """Fold every commit so far into one checkpoint, so readers stop replaying them one by one.
+
+        A years-long lake has tens of thousands of commits; reading each on every scan would cost
+        more than the scan. The Parquet parts are written first and the JSON mark last, so a
+        checkpoint cut short is simply not seen.
+        """
+        from cloudtrail_hunt.ingest.lake import write_atomic
+
+        commits = self._commit_files()
+        if not commits:
+            return
+        seq = commits[-1][0]
+        snap = self.snapshot()
+        folder = self._dir("checkpoint")
+        base = folder / f"{seq:010d}"
+        files = pl.DataFrame(
+            [asdict(f) for f in snap.files],
+            schema={
+                "table": pl.String,
+                "path": pl.String,
+                "account": pl.String,
+                "region": pl.String,
+                "day": pl.Date,
+                "rows": pl.Int64,
+            },
+            orient="row",
+        )
+        objects = pl.DataFrame(
+            [asdict(o) for o in snap.objects.values()],
+            schema={
+                "uri": pl.String,
+                "key": pl.String,
+                "etag": pl.String,
+                "size": pl.Int64,
+                "kind": pl.String,
+                "records": pl.Int64,
+                "stored": pl.Int64,
+                "duplicates": pl.Int64,
+                "quarantined": pl.Int64,
+                "unreadable": pl.Boolean,
+            },
+            orient="row",
+        )
+        write_atomic(Path(f"{base}.files.parquet"), files.write_parquet)
+        write_atomic(Path(f"{base}.objects.parquet"), objects.write_parquet)
+        write_atomic(
+            Path(f"{base}.json"), lambda tmp: Path(tmp).write_text(json.dumps({"seq": seq}))
+        )
+        for old in folder.iterdir():
+            if not old.name.startswith(f"{seq:010d}."):
+                old.unlink(missing_ok=True)
 
     def begin(self, batch: str, paths: list[str]) -> None:
         """Record the files a batch is about to write, before it writes any."""
@@ -166,8 +244,10 @@ class Ledger:
         """Make a batch visible: one atomic write of its commit record, then drop its intent."""
         from cloudtrail_hunt.ingest.lake import write_atomic
 
-        folder = self._dir("commits")
-        seq = len(list(folder.glob("*.json"))) if folder.is_dir() else 0
+        if self._next_seq is None:
+            commits = self._commit_files()
+            self._next_seq = commits[-1][0] + 1 if commits else 0
+        seq = self._next_seq
         body = json.dumps(
             {
                 "batch": batch,
@@ -178,7 +258,9 @@ class Ledger:
                 "removed": list(removed),
             }
         ).encode()
-        write_atomic(folder / f"{batch}.json", lambda tmp: Path(tmp).write_bytes(body))
+        target = self._dir("commits") / f"{seq:010d}-{batch}.json"
+        write_atomic(target, lambda tmp: Path(tmp).write_bytes(body))
+        self._next_seq = seq + 1
         for path in removed:
             (self.lake / path).unlink(missing_ok=True)
         (self._dir("pending") / f"{batch}.json").unlink(missing_ok=True)
@@ -189,12 +271,14 @@ class Ledger:
         removed: list[str] = []
         if not pending.is_dir():
             return removed
-        committed = {p.stem for p in self._dir("commits").glob("*.json")}
+        committed = self.committed()
         live = {f.path for f in self.snapshot().files}
+        folders = {self.root / name for name in (*SIDE_TABLES, "commits", "checkpoint", "pending")}
         for intent in sorted(pending.glob("*.json")):
             batch = intent.stem
+            paths = json.loads(intent.read_bytes())["paths"]
+            folders.update((self.lake / path).parent for path in paths)
             if batch not in committed:
-                paths = json.loads(intent.read_bytes())["paths"]
                 for path in paths:
                     if path not in live and (self.lake / path).exists():
                         (self.lake / path).unlink()
@@ -202,13 +286,15 @@ class Ledger:
                 for name in SIDE_TABLES:
                     (self._dir(name) / f"{batch}.parquet").unlink(missing_ok=True)
             intent.unlink()
-        for tmp in self.lake.rglob(".tmp-*"):  # writes cut short before their rename
-            tmp.unlink(missing_ok=True)
+        # Writes cut short before their rename sit beside the files they were to replace.
+        for folder in folders:
+            for tmp in folder.glob(".tmp-*") if folder.is_dir() else ():
+                tmp.unlink(missing_ok=True)
         return removed
 
     def side_table(self, name: str) -> pl.DataFrame:
         """Return a side table (quarantine, duplicates, digests) of every committed batch."""
-        committed = {p.stem for p in self._dir("commits").glob("*.json")}
+        committed = self.committed()
         paths = sorted(p for p in self._dir(name).glob("*.parquet") if p.stem in committed)
         if not paths:
             return pl.DataFrame(schema=SIDE_TABLES[name])

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 #: DuckDB anchor's peak memory (bench/ingest_bench.py); bigger batches buy little speed.
 DEFAULT_BATCH_BYTES = 1 << 20
 _MAX_BATCH_OBJECTS = 2000
+#: Commits replayed by every reader before the ledger is folded into a checkpoint.
+CHECKPOINT_EVERY = 256
 
 
 @dataclass(slots=True)
@@ -151,6 +153,8 @@ def ingest(
             what = f"ingest stopped after {done:,} of {len(todo):,} objects: {exc!r}"
             hint = "the ledger is intact; rerun the same command to continue"
             raise IngestError(str(source), what, hint) from exc
+        if ledger.snapshot().commits_since_checkpoint >= CHECKPOINT_EVERY:
+            ledger.checkpoint()
     return summary
 
 

@@ -188,3 +188,25 @@ def test_compaction_merges_small_files_and_keeps_every_row(tmp_path: Path) -> No
     assert compact(tmp_path / "lake").partitions == 0  # nothing left to merge
     again = ch.ingest(src, tmp_path / "lake", workers=1)
     assert again.objects_ingested == 0 and again.duplicates == 0
+
+
+def test_checkpoint_keeps_the_snapshot_and_later_commits_replay_on_top(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    small_trail(src, days=2, objects_per_day=2)
+    ch.ingest(src, tmp_path / "lake", workers=1, batch_bytes=1)  # one commit per object
+    ledger = Ledger(tmp_path / "lake")
+    before = ledger.snapshot()
+    state = lake_state(tmp_path / "lake")
+    ledger.checkpoint()
+    after = Ledger(tmp_path / "lake").snapshot()
+    assert after.files == before.files and after.objects == before.objects
+    assert (
+        before.commits_since_checkpoint == len(before.objects)
+        and after.commits_since_checkpoint == 0
+    )
+    assert lake_state(tmp_path / "lake")["rows"].equals(state["rows"])
+    new = make_new(src, 0)
+    added = ch.ingest(src, tmp_path / "lake", workers=1)
+    assert added.objects_ingested == 1 and added.objects_skipped == len(before.objects)
+    sources = set(ch.scan(tmp_path / "lake").select("source").collect()["source"])
+    assert str(new) in sources and len(sources) == len(before.objects) + 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -32,10 +32,10 @@ def test_scan_opens_only_the_partitions_in_range(lake: Path) -> None:
 
 
 def test_scan_pushes_the_time_filter_into_the_parquet_scan(lake: Path) -> None:
-    start = datetime(2026, 10, 2, 6, tzinfo=timezone.utc)
+    start = datetime(2026, 10, 2, 6, tzinfo=UTC)
     frame = ch.scan(lake, start=start).filter(pl.col("eventName") == "GetUser").select("eventTime")
     plan = frame.explain()
-    scan_part = plan[plan.index("Parquet SCAN"):]
+    scan_part = plan[plan.index("Parquet SCAN") :]
     assert "SELECTION" in scan_part and "eventTime" in scan_part and "eventName" in scan_part
     assert "PROJECT" in scan_part
     times = frame.collect()["eventTime"]
@@ -45,7 +45,7 @@ def test_scan_pushes_the_time_filter_into_the_parquet_scan(lake: Path) -> None:
 def test_scan_end_is_exclusive_and_accepts_iso_text(lake: Path) -> None:
     got = ch.scan(lake, start="2026-10-01T00:00:00Z", end="2026-10-01T06:00:00Z").collect()
     assert got.height > 0
-    assert got["eventTime"].max() < datetime(2026, 10, 1, 6, tzinfo=timezone.utc)
+    assert got["eventTime"].max() < datetime(2026, 10, 1, 6, tzinfo=UTC)
 
 
 def test_scan_keeps_account_ids_as_text_with_leading_zeros(lake: Path) -> None:
