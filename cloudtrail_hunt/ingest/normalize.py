@@ -115,7 +115,9 @@ _BUILTINS = msgspec.json.Decoder()
 #: (panther-analysis tests); those are read as UTC rather than rejected.
 _ZONED_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
 _NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")
-_MAX_PARTITION_VALUE = 64
+#: Longest encoded partition value kept as is; file names stop at 255 bytes, and a
+#: multi-byte character takes 9 to 12 once percent-encoded.
+_MAX_PARTITION_VALUE = 120
 #: Records decoded and turned into columns at a time: small enough that the decoded structs
 #: stay in cache while each column is gathered (several times faster than one big pass).
 _CHUNK_ROWS = 2048
@@ -144,16 +146,17 @@ def partition_value(value: str) -> str:
 
     Percent-encoding every character outside ``[A-Za-z0-9_.~-]`` removes ``/``, NUL and control
     characters; Polars percent-decodes Hive values on read, so filters see the original text.
-    ``.`` and ``..`` are encoded too, and over-long values are replaced by a hash.
+    ``.`` and ``..`` are encoded too. A value whose encoding is over 120 characters is
+    replaced by ``_long-<hash>`` (no real account id or region comes near it).
 
     Examples
     --------
     >>> partition_value("012345678901"), partition_value("../x"), partition_value("..")
     ('012345678901', '..%2Fx', '%2E%2E')
     """
-    if len(value) > _MAX_PARTITION_VALUE:
+    encoded = quote(value, safe="", errors="surrogatepass")
+    if len(encoded) > _MAX_PARTITION_VALUE:
         return "_long-" + xxhash.xxh3_64_hexdigest(value.encode("utf-8", "surrogatepass"))
-    encoded = quote(value, safe="")
     return encoded.replace(".", "%2E") if set(encoded) == {"."} else encoded
 
 
