@@ -155,7 +155,8 @@ def test_normalize_rejects_invalid_utf8() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["..", ".", "../../etc", "a/b", "x\x00y", "\x1b[31m", "é/ü", "\U0001f600" * 40, "a" * 500]
+    "value",
+    ["..", ".", "../../etc", "a/b", "x\x00y", "\x1b[31m", "é/ü", "\U0001f600" * 40, "a" * 500],
 )
 def test_partition_value_is_one_safe_path_component(value: str) -> None:
     encoded = partition_value(value)
