@@ -15,8 +15,10 @@ from cloudtrail_hunt.synth.trail import Trail
 
 __all__ = ["bulk_day", "diurnal_weights"]
 
-_VARIANT = "89ab"
 _MINUTES = range(1440)
+#: Masks that turn 128 random bits into a version-4, RFC 4122 variant UUID.
+_UUID_AND = 0xFFFFFFFFFFFF0FFF3FFFFFFFFFFFFFFF
+_UUID_OR = 0x00000000000040008000000000000000
 
 
 @lru_cache(maxsize=1)
@@ -28,7 +30,7 @@ def diurnal_weights() -> tuple[int, ...]:
     cum, acc = [], 0
     for m in range(1440):
         h = m / 60
-        acc += round(1000 * (0.25 + math.exp(-(((h - 13.0) / 4.0) ** 2))))
+        acc += round(1000 * (0.45 + math.exp(-(((h - 13.0) / 4.5) ** 2))))
         cum.append(acc)
     return tuple(cum)
 
@@ -46,7 +48,7 @@ def _clock() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def _java_day(t: int) -> str:
     g = time.gmtime(t)
-    return f"{MONTHS[g.tm_mon - 1]} {g.tm_mday}, {g.tm_year} "
+    return f"{MONTHS[g.tm_mon - 1]} {g.tm_mday}, {g.tm_year}, "
 
 
 def bulk_day(templates: list[Template], cum: list[int], n: int, day_start: int, region: str,
@@ -90,14 +92,14 @@ def bulk_day(templates: list[Template], cum: list[int], n: int, day_start: int, 
     for sec, tp in zip(secs, picks, strict=True):
         r = tp.rec.copy()
         r["eventTime"] = prefix + hmsz[sec]
-        h = "%032x" % bits(128)
-        r["eventID"] = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+        h = "%032x" % (bits(128) & _UUID_AND | _UUID_OR)
+        r["eventID"] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         kind = tp.kind
         if kind == K_S3:
             r["requestID"] = "%016X" % bits(64)
         else:
-            h = "%032x" % bits(128)
-            r["requestID"] = f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+            h = "%032x" % (bits(128) & _UUID_AND | _UUID_OR)
+            r["requestID"] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
             if kind == K_ASSUME:
                 user, token = tp.extra  # type: ignore[misc]
                 exp = sec + 3600
@@ -110,11 +112,12 @@ def bulk_day(templates: list[Template], cum: list[int], n: int, day_start: int, 
                     },
                     "assumedRoleUser": user,
                 }
-                h = "%032x" % bits(128)
-                r["sharedEventID"] = (
-                    f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}")
-        if tp.principal is not None:
-            r["userIdentity"] = tp.principal.at_hour(hour0 + sec // 3600)
+                h = "%032x" % (bits(128) & _UUID_AND | _UUID_OR)
+                r["sharedEventID"] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        p = tp.principal
+        if p is not None:
+            hour = hour0 + sec // 3600
+            r["userIdentity"] = p._cache.get(hour) or p.at_hour(hour)
         if tp.key_id is not None:
             trail.note_key(tp.key_id, day_start + sec, region, tp.service)
         append(r)

@@ -244,6 +244,9 @@ def build_templates(org: Org, acct: str, region: str, ids: Ids) -> tuple[list[Te
                                                                 name)), share * 0.03))
     reads = sum(w for _, w in entries)
     assumes = _service_assumes(org, acct)
+    # One opaque session token per account-region: real tokens differ per call, but they are
+    # random bytes either way and sharing one keeps the committed sample small.
+    token = "IQoJb3JpZ2luX2VjE" + ids.b64(340)
     for service, role, session in assumes:
         rec = api_call(ids, identity=service_identity(service), t=0, source="sts.amazonaws.com",
                        name="AssumeRole", region=region, account=acct, ip=service, ua=service,
@@ -252,8 +255,7 @@ def build_templates(org: Org, acct: str, region: str, ids: Ids) -> tuple[list[Te
                        resources=[{"accountId": acct, "type": "AWS::IAM::Role", "ARN": role.arn}])
         user = {"assumedRoleId": f"{role.role_id}:{session}",
                 "arn": f"arn:aws:sts::{acct}:assumed-role/{role.name}/{session}"}
-        tpl = Template(rec, K_ASSUME, None, None, "sts",
-                       (user, "IQoJb3JpZ2luX2VjE" + ids.b64(340)))
+        tpl = Template(rec, K_ASSUME, None, None, "sts", (user, token))
         entries.append((tpl, reads * 0.10 / 0.90 / len(assumes)))
     templates = [t for t, _ in entries]
     cum, acc = [], 0.0

@@ -31,7 +31,6 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 _B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _B64 = _ALNUM + "+/"
-_VARIANT = "89ab"
 #: Services whose endpoint is global: CloudTrail logs them in us-east-1.
 GLOBAL_SOURCES = frozenset(
     {"iam.amazonaws.com", "signin.amazonaws.com", "organizations.amazonaws.com"}
@@ -55,8 +54,10 @@ class Ids:
 
     def uuid(self) -> str:
         """A version-4 UUID string (eventID, requestID, sharedEventID)."""
-        h = "%032x" % self.rng.getrandbits(128)
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+        # Force the version (4) and variant (10xx) bits of RFC 4122 into 128 random bits.
+        h = "%032x" % (self.rng.getrandbits(128) & 0xFFFFFFFFFFFF0FFF3FFFFFFFFFFFFFFF
+                       | 0x00000000000040008000000000000000)
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def hex(self, n: int) -> str:
         """`n` lowercase hex digits."""
@@ -107,11 +108,11 @@ def iso_offset(t: int) -> str:
 
 
 def aws_date(t: int) -> str:
-    """The Java-style date IAM and STS put in responseElements: ``Nov 1, 2026 2:38:11 AM``."""
+    """The Java-style date IAM and STS put in responseElements: ``Nov 1, 2026, 2:38:11 AM``."""
     g = time.gmtime(t)
     h12 = g.tm_hour % 12 or 12
     ampm = "AM" if g.tm_hour < 12 else "PM"
-    return f"{MONTHS[g.tm_mon - 1]} {g.tm_mday}, {g.tm_year} {h12}:{g.tm_min:02d}:{g.tm_sec:02d} {ampm}"
+    return f"{MONTHS[g.tm_mon - 1]} {g.tm_mday}, {g.tm_year}, {h12}:{g.tm_min:02d}:{g.tm_sec:02d} {ampm}"
 
 
 def tls(host: str) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from cloudtrail_hunt.synth.records import iso
 
-__all__ = ["DAY", "Label", "Trail"]
+__all__ = ["DAY", "Label", "ReportRun", "Trail"]
 
 DAY = 86400
 
@@ -56,6 +56,17 @@ class Label:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class ReportRun:
+    """A credential report generated at `t`: by the scheduled audit Lambda or ad hoc (responders)."""
+
+    account: str
+    t: int
+    scheduled: bool
+    principal: str
+    event_id: str
+
+
 class Trail:
     """Collects the records built one by one (routine traffic, scenarios) for the writer.
 
@@ -73,6 +84,8 @@ class Trail:
         self.key_use: dict[str, dict[int, tuple[int, str, str]]] = defaultdict(dict)
         #: (account, user name or "<root_account>") -> successful console sign-in times.
         self.logins: dict[tuple[str, str], list[int]] = defaultdict(list)
+        #: Credential reports generated during the trail, in order of generation.
+        self.reports: list[ReportRun] = []
 
     def add(self, t: int, rec: dict[str, Any]) -> dict[str, Any]:
         """File `rec` (whose eventTime is `t`) and note the credential it used; returns it."""
