@@ -1,4 +1,4 @@
-"""Principals that act: sign in, assume roles and make API calls, filing each record in the Trail."""
+"""Principals that act: sign in, assume roles and call APIs, filing each record in the Trail."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bulk benign traffic: copies of prebuilt templates spread over a day with a diurnal shape (fast path)."""
+"""Bulk benign traffic (the fast path): template copies spread over a day with a diurnal shape."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def bulk_day(templates: list[Template], cum: list[int], n: int, day_start: int, 
         r["eventID"] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
         kind = tp.kind
         if kind == K_S3:
-            r["requestID"] = "%016X" % bits(64)
+            r["requestID"] = f"{bits(64):016X}"
         else:
             h = "%032x" % (bits(128) & _UUID_AND | _UUID_OR)
             r["requestID"] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

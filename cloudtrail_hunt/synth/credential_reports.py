@@ -1,4 +1,4 @@
-"""IAM credential reports computed from the credential state and the trail, and the labels they imply.
+"""IAM credential reports computed from credential state and the trail, and the labels they imply.
 
 A report row says what the trail shows: last-used dates come from the records themselves (or,
 for use before the trail starts, from the planted history). Labels for report-based signals are

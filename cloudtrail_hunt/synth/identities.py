@@ -163,7 +163,8 @@ class Org:
 
     def scp_arn(self, name: str) -> str:
         mgmt = self.management.id
-        return f"arn:aws:organizations::{mgmt}:policy/{self.org_id}/service_control_policy/{self.scps[name]}"
+        return (f"arn:aws:organizations::{mgmt}:policy/{self.org_id}/service_control_policy/"
+                f"{self.scps[name]}")
 
     def boundary_arn(self, account: str) -> str:
         """The canonical, organisation-published permission boundary of `account`."""
@@ -235,7 +236,8 @@ def build_org(seed: int, n_accounts: int, start: int, days: int) -> Org:
         workload_ips=["3.248.12.77", "34.240.91.18", "52.19.144.203", "54.171.8.66"],
     )
     for a in accounts:
-        org.saml_provider[a.id] = f"arn:aws:iam::{a.id}:saml-provider/AWSSSO_{ids.hex(16)}_DO_NOT_DELETE"
+        org.saml_provider[a.id] = (
+            f"arn:aws:iam::{a.id}:saml-provider/AWSSSO_{ids.hex(16)}_DO_NOT_DELETE")
         for ps in PERMISSION_SETS:
             org.sso_suffix[(a.id, ps)] = ids.hex(16)
         names = _COMMON_ROLES + (("security-scanner-role",) if a.management else _MEMBER_ROLES)

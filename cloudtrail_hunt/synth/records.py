@@ -1,4 +1,4 @@
-"""Builders of realistic CloudTrail records: ids, times, userIdentity shapes, API calls, sign-ins."""
+"""Builders of realistic CloudTrail records: ids, times, API calls, console sign-ins."""
 
 from __future__ import annotations
 
@@ -7,6 +7,15 @@ import random
 import time
 from datetime import date
 from typing import Any
+
+from cloudtrail_hunt.synth.shapes import (
+    assumed_role_identity,
+    iam_user_identity,
+    root_identity,
+    saml_identity,
+    service_identity,
+    web_identity,
+)
 
 __all__ = [
     "Ids",
@@ -61,7 +70,7 @@ class Ids:
 
     def hex(self, n: int) -> str:
         """`n` lowercase hex digits."""
-        return "%0*x" % (n, self.rng.getrandbits(4 * n))
+        return f"{self.rng.getrandbits(4 * n):0{n}x}"
 
     def b32(self, n: int) -> str:
         """`n` characters of the A-Z2-7 alphabet IAM uses for ids and key ids."""
@@ -85,7 +94,7 @@ class Ids:
 
     def s3_request_id(self) -> str:
         """S3 request ids are 16 upper-case characters, not UUIDs."""
-        return "%016X" % self.rng.getrandbits(64)
+        return f"{self.rng.getrandbits(64):016X}"
 
     def digits(self, n: int) -> str:
         """`n` decimal digits, the first one non-zero."""
@@ -112,7 +121,8 @@ def aws_date(t: int) -> str:
     g = time.gmtime(t)
     h12 = g.tm_hour % 12 or 12
     ampm = "AM" if g.tm_hour < 12 else "PM"
-    return f"{MONTHS[g.tm_mon - 1]} {g.tm_mday}, {g.tm_year}, {h12}:{g.tm_min:02d}:{g.tm_sec:02d} {ampm}"
+    day = f"{MONTHS[g.tm_mon - 1]} {g.tm_mday}, {g.tm_year}"
+    return f"{day}, {h12}:{g.tm_min:02d}:{g.tm_sec:02d} {ampm}"
 
 
 def tls(host: str) -> dict[str, str]:
@@ -126,102 +136,6 @@ def host_for(source: str, region: str) -> str:
     if source in GLOBAL_SOURCES:
         return "signin.aws.amazon.com" if svc == "signin" else f"{svc}.amazonaws.com"
     return f"{svc}.{region}.amazonaws.com"
-
-
-# --- userIdentity shapes -------------------------------------------------------------------------
-
-
-def _session_context(created: str, mfa: bool, issuer: dict[str, str] | None = None,
-                     web: dict[str, Any] | None = None) -> dict[str, Any]:
-    ctx: dict[str, Any] = {}
-    if issuer is not None:
-        ctx["sessionIssuer"] = issuer
-    ctx["webIdFederationData"] = web if web is not None else {}
-    ctx["attributes"] = {"creationDate": created, "mfaAuthenticated": "true" if mfa else "false"}
-    return ctx
-
-
-def root_identity(account: str, *, access_key_id: str = "", created: str | None = None,
-                  mfa: bool = False) -> dict[str, Any]:
-    """userIdentity of the root user; with `created` it carries a console session context."""
-    ident: dict[str, Any] = {
-        "type": "Root",
-        "principalId": account,
-        "arn": f"arn:aws:iam::{account}:root",
-        "accountId": account,
-        "accessKeyId": access_key_id,
-    }
-    if created is not None:
-        ident["sessionContext"] = _session_context(created, mfa)
-    return ident
-
-
-def iam_user_identity(account: str, user_id: str, name: str, *, access_key_id: str | None = None,
-                      created: str | None = None, mfa: bool = False) -> dict[str, Any]:
-    """userIdentity of an IAM user: a long-lived key (AKIA) or a console session (ASIA)."""
-    ident: dict[str, Any] = {
-        "type": "IAMUser",
-        "principalId": user_id,
-        "arn": f"arn:aws:iam::{account}:user/{name}",
-        "accountId": account,
-    }
-    if access_key_id is not None:
-        ident["accessKeyId"] = access_key_id
-    ident["userName"] = name
-    if created is not None:
-        ident["sessionContext"] = _session_context(created, mfa)
-    return ident
-
-
-def assumed_role_identity(account: str, role_id: str, role_name: str, role_path: str,
-                          session: str, *, access_key_id: str | None, created: str,
-                          mfa: bool = False, web: dict[str, Any] | None = None,
-                          invoked_by: str | None = None) -> dict[str, Any]:
-    """userIdentity of a role session, with its sessionIssuer (the role) and attributes."""
-    ident: dict[str, Any] = {
-        "type": "AssumedRole",
-        "principalId": f"{role_id}:{session}",
-        "arn": f"arn:aws:sts::{account}:assumed-role/{role_name}/{session}",
-        "accountId": account,
-    }
-    if access_key_id is not None:
-        ident["accessKeyId"] = access_key_id
-    issuer = {
-        "type": "Role",
-        "principalId": role_id,
-        "arn": f"arn:aws:iam::{account}:role{role_path}{role_name}",
-        "accountId": account,
-        "userName": role_name,
-    }
-    ident["sessionContext"] = _session_context(created, mfa, issuer, web)
-    if invoked_by is not None:
-        ident["invokedBy"] = invoked_by
-    return ident
-
-
-def service_identity(invoked_by: str) -> dict[str, str]:
-    """userIdentity of an AWS service acting on its own (type AWSService)."""
-    return {"type": "AWSService", "invokedBy": invoked_by}
-
-
-def saml_identity(user_name: str, provider_hash: str) -> dict[str, str]:
-    """userIdentity of an Identity Center user calling AssumeRoleWithSAML."""
-    return {
-        "type": "SAMLUser",
-        "principalId": f"{provider_hash}:{user_name}",
-        "userName": user_name,
-        "identityProvider": provider_hash,
-    }
-
-
-def web_identity(provider_arn: str, subject: str) -> dict[str, str]:
-    """userIdentity of an OIDC caller (GitHub Actions) calling AssumeRoleWithWebIdentity."""
-    return {
-        "type": "WebIdentityUser",
-        "principalId": f"{provider_arn}:sts.amazonaws.com:{subject}",
-        "userName": subject,
-        "identityProvider": provider_arn,
-    }
 
 
 # --- whole records -------------------------------------------------------------------------------

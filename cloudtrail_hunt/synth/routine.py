@@ -1,4 +1,4 @@
-"""Routine benign activity built record by record: sign-ins, CI deploys, the audit Lambda, drills."""
+"""Routine benign activity, record by record: sign-ins, CI deploys, the audit Lambda, drills."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import json
 import random
 import time
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import quote
 
 from cloudtrail_hunt.synth.actors import (
     UA,
+    Actor,
     assume_role,
     iam_user_console,
     role_actor,
@@ -78,9 +80,9 @@ def _scanner(org: Org, sched: Schedule, trail: Trail, ids: Ids, a: Account, d: i
     assume_role(trail, ids, scanner, t, org.role(a.id, "SecurityAuditRole"), "security-scanner")
 
 
-def ci_create_role(trail: Trail, ids: Ids, actor: object, org: Org, account: str, t: int,
+def ci_create_role(trail: Trail, ids: Ids, actor: Actor, org: Org, account: str, t: int,
                    name: str, *, boundary: str | None, service: str = "lambda.amazonaws.com",
-                   trust: str | None = None) -> dict:
+                   trust: str | None = None) -> dict[str, Any]:
     """`actor` calls iam:CreateRole, with or without a permissionsBoundary (aws-iam-07)."""
     doc = trust or trust_policy({"Service": service})
     request: dict[str, object] = {"roleName": name, "assumeRolePolicyDocument": doc,
@@ -96,8 +98,8 @@ def ci_create_role(trail: Trail, ids: Ids, actor: object, org: Org, account: str
     if boundary is not None:
         resp_role["permissionsBoundary"] = {"permissionsBoundaryType": "Policy",
                                             "permissionsBoundaryArn": boundary}
-    return actor.call(trail, ids, t, "iam.amazonaws.com", "CreateRole",  # type: ignore[attr-defined]
-                      request=request, response={"role": resp_role})
+    return actor.call(trail, ids, t, "iam.amazonaws.com", "CreateRole", request=request,
+                      response={"role": resp_role})
 
 
 def _ci_deploy(org: Org, sched: Schedule, trail: Trail, ids: Ids, a: Account, d: int) -> None:
@@ -116,7 +118,8 @@ def _ci_deploy(org: Org, sched: Schedule, trail: Trail, ids: Ids, a: Account, d:
         ci_create_role(trail, ids, ci, org, a.id, t + 2, name, boundary=boundary)
         ci.call(trail, ids, t + 3, "iam.amazonaws.com", "AttachRolePolicy",
                 request={"roleName": name,
-                         "policyArn": "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"})
+                         "policyArn": "arn:aws:iam::aws:policy/service-role/"
+                                      "AWSLambdaBasicExecutionRole"})
     if rng.random() < 0.3:
         # Re-asserting the canonical boundary on an existing role: the benign shape of aws-iam-07.
         ci.call(trail, ids, t + 5, "iam.amazonaws.com", "PutRolePermissionsBoundary",
@@ -125,8 +128,8 @@ def _ci_deploy(org: Org, sched: Schedule, trail: Trail, ids: Ids, a: Account, d:
 
 
 def audit_run(org: Org, trail: Trail, ids: Ids, a: Account, t: int, *,
-              error: tuple[str, str] | None = None) -> list[dict]:
-    """The credential-report audit Lambda: Lambda assumes its role, then Generate/GetCredentialReport."""
+              error: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """The credential-report audit Lambda: assume its role, Generate then GetCredentialReport."""
     role = org.role(a.id, AUDIT_ROLE)
     _, fn = assume_role(trail, ids, service_actor(a.id, "lambda.amazonaws.com"), t - 2, role,
                         AUDIT_FUNCTION, ip=org.workload_ips[2], ua=UA["boto3"])
@@ -135,7 +138,8 @@ def audit_run(org: Org, trail: Trail, ids: Ids, a: Account, t: int, *,
                         error=error, read_only=False)]
     gen = fn.call(trail, ids, t, "iam.amazonaws.com", "GenerateCredentialReport",
                   response={"state": "STARTED",
-                            "description": "No report exists. Starting a new report generation task"})
+                            "description": "No report exists. Starting a new report "
+                                           "generation task"})
     get = fn.call(trail, ids, t + 11, "iam.amazonaws.com", "GetCredentialReport", read_only=True)
     trail.reports.append(ReportRun(a.id, t + 11, True, fn.arn, gen["eventID"]))
     return [gen, get]

@@ -168,9 +168,9 @@ def _write_config(out: Path, org: Org, sched: Schedule, ids: Ids) -> list[Label]
     quote = GUIDE["config-access-keys-rotated-non-compliant"]
     names = {a.id: a.name.removeprefix("acme-") for a in org.accounts}
     for (acct, arn), hits in sorted(non_compliant.items()):
-        user = arn.rsplit("/", 1)[1]
+        short = arn.rsplit("/", 1)[1]
         labels.append(Label(
-            f"config-access-keys-rotated-{names[acct]}-{user}", CONTROLS[5],
+            f"config-access-keys-rotated-{names[acct]}-{short}", CONTROLS[5],
             "config-access-keys-rotated-non-compliant", "ticket", "fire", acct, arn,
             f'ACCESS_KEYS_ROTATED evaluates the user NON_COMPLIANT. Guide: "{quote}"', [],
             [p for p, _ in hits], hits[0][1], hits[-1][1]))

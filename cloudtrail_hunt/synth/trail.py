@@ -58,7 +58,7 @@ class Label:
 
 @dataclass(frozen=True, slots=True)
 class ReportRun:
-    """A credential report generated at `t`: by the scheduled audit Lambda or ad hoc (responders)."""
+    """A credential report generated at `t`, by the scheduled audit Lambda or ad hoc."""
 
     account: str
     t: int

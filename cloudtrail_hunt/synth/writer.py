@@ -113,7 +113,7 @@ def _write_day(root: Path, acct: str, region: str, day_start: int, secs: list[in
     ymd = time.strftime("%Y/%m/%d", time.gmtime(day_start))
     stamp = time.strftime("%Y%m%d", time.gmtime(day_start))
     folder = f"{root}/{acct}/CloudTrail/{region}/{ymd}/"
-    os.makedirs(folder, exist_ok=True)
+    Path(folder).mkdir(parents=True, exist_ok=True)
     prefix = f"{acct}_CloudTrail_{region}_{stamp}T"
     encode, compress, choices = encoder.encode, zlib.compress, rng.choices
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
@@ -147,17 +147,17 @@ _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 def _write_digests(root: Path, org: Org, sched: Schedule, stats: WriteStats,
                    encoder: msgspec.json.Encoder, seed: int) -> None:
-    """Three consecutive hourly digest files of the management account (first hunt day)."""
+    """Hourly digest files of the management account for the first three delivery hours of the
+    first hunt day (CloudTrail writes one an hour; a few are enough to exercise the shape)."""
     if not stats.digested:
         return
     ids = Ids(random.Random(f"{seed}/digest"))
     acct = org.management.id
-    first = min(f[4] for f in stats.digested)
-    start = first - first % 3600
+    hours = sorted({f[4] - f[4] % 3600 for f in stats.digested})[:3]
     prev: tuple[str, str] | None = None
     fingerprint = ids.hex(32)
-    for k in range(3):
-        lo, hi = start + 3600 * k, start + 3600 * (k + 1)
+    for lo in hours:
+        hi = lo + 3600
         files = [f for f in stats.digested if lo <= f[4] < hi]
         ymd = time.strftime("%Y/%m/%d", time.gmtime(hi))
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(hi))

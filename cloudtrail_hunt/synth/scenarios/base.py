@@ -1,4 +1,4 @@
-"""What every scenario module shares: the context, labelling, and the guide lines quoted in labels."""
+"""What scenario modules share: the context, labelling, and the guide lines quoted in labels."""
 
 from __future__ import annotations
 

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from cloudtrail_hunt.synth.actors import UA, Actor, assume_role, role_actor, service_actor, sso_login
+from cloudtrail_hunt.synth.actors import (
+    UA,
+    Actor,
+    assume_role,
+    role_actor,
+    service_actor,
+    sso_login,
+)
 from cloudtrail_hunt.synth.records import aws_date
 from cloudtrail_hunt.synth.scenarios.base import ATTACKER_IPS, Ctx
 
@@ -22,7 +30,10 @@ FENCED = (
 )
 
 
-def _target(acct: str, region: str, name: str, key: str) -> tuple[dict, str, dict | None]:
+Json = dict[str, Any]
+
+
+def _target(acct: str, region: str, name: str, key: str) -> tuple[Json, str, Json | None]:
     """requestParameters, resource ARN and (successful) responseElements of a fenced call."""
     if name in ("StopLogging", "DeleteTrail"):
         arn = f"arn:aws:cloudtrail:{region}:{acct}:trail/account-local-trail"
@@ -37,7 +48,7 @@ def _target(acct: str, region: str, name: str, key: str) -> tuple[dict, str, dic
     return {"configurationRecorderName": "default"}, arn, None
 
 
-def _fenced(ctx: Ctx, actor: Actor, t: int, name: str, *, denied: bool) -> dict:
+def _fenced(ctx: Ctx, actor: Actor, t: int, name: str, *, denied: bool) -> Json:
     source, action = next((s, a) for s, n, a in FENCED if n == name)
     region = "eu-west-1"
     request, arn, response = _target(actor.account, region, name, ctx.ids.uuid())
@@ -193,7 +204,7 @@ def _regions(ctx: Ctx) -> None:
 def _analyzer(ctx: Ctx) -> None:
     org, trail, ids = ctx.org, ctx.trail, ctx.ids
     a1, a2 = ctx.a1.id, ctx.a2.id
-    cases = (
+    cases: tuple[tuple[Any, ...], ...] = (
         ("access-analyzer-public-bucket", a1, ctx.t(1, 8, 40, 12), "bucket", {"AWS": "*"}, {},
          True, "analyzer-finding-public", "page", "A bucket policy grants s3:GetObject to "
          '"Principal": "*".'),
@@ -237,7 +248,7 @@ def _analyzer(ctx: Ctx) -> None:
                                                     "policy": json.dumps(policy, indent=2),
                                                     "bypassPolicyLockoutSafetyCheck": False},
                            resources=[{"accountId": acct, "type": rtype, "ARN": resource}])
-        finding = {"id": ids.uuid(), "account": acct, "region": region, "resource": resource,
+        finding: Json = {"id": ids.uuid(), "account": acct, "region": region, "resource": resource,
                    "resourceType": rtype, "principal": principal, "action": action,
                    "condition": cond, "isPublic": public, "createdAt": t + 540 + 31,
                    "status": [(t + 540 + 31, "ACTIVE")], "ticket": None}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cloudtrail_hunt.synth.actors import UA, Actor, iam_user_console, key_actor, sso_login
 from cloudtrail_hunt.synth.identities import DAY, add_key, add_user
 from cloudtrail_hunt.synth.records import aws_date
@@ -38,7 +40,7 @@ def _admin(ctx: Ctx, account: str, t: int, *, person: str = "alice.martin",
     return sess
 
 
-def _create_user(ctx: Ctx, actor: Actor, account: str, name: str, t: int) -> dict:
+def _create_user(ctx: Ctx, actor: Actor, account: str, name: str, t: int) -> dict[str, Any]:
     user = add_user(ctx.org, ctx.ids, account, name, created=t)
     return actor.call(ctx.trail, ctx.ids, t, "iam.amazonaws.com", "CreateUser",
                       request={"userName": name},
@@ -46,7 +48,8 @@ def _create_user(ctx: Ctx, actor: Actor, account: str, name: str, t: int) -> dic
                                          "arn": user.arn, "createDate": aws_date(t)}})
 
 
-def _login_profile(ctx: Ctx, actor: Actor, account: str, name: str, t: int) -> dict:
+def _login_profile(ctx: Ctx, actor: Actor, account: str, name: str,
+                   t: int) -> dict[str, Any]:
     ctx.org.user(account, name).password.set(t, True)
     ctx.org.user(account, name).password_changed = t
     return actor.call(ctx.trail, ctx.ids, t, "iam.amazonaws.com", "CreateLoginProfile",

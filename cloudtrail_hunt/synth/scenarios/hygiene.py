@@ -48,7 +48,8 @@ def plant(ctx: Ctx) -> None:
     key.prior_use = (ctx.day(ctx.sched.run_day - 21, 5) - 46 * DAY - 3600, "us-east-1", "ce")
     if ctx.sched.days >= 35:
         reporting = add_user(org, ids, ctx.a2.id, "svc-reporting", created=org.start - 300 * DAY)
-        add_key(ids, reporting, created=org.start - 70 * DAY,
+        # Created 30 days before the trail: active for > 60 days by its end, never > 90.
+        add_key(ids, reporting, created=org.start - 30 * DAY,
                 prior_use=(org.start - 3000, "eu-west-1", "s3"))
 
 

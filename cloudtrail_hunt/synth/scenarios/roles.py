@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from cloudtrail_hunt.synth.actors import (
     UA,
@@ -29,7 +30,8 @@ FANOUT_PER_DAY = 60
 
 def plant(ctx: Ctx) -> None:
     """A legacy deployer IAM user whose key still assumes a role (aws-iam-06)."""
-    user = add_user(ctx.org, ctx.ids, ctx.a1.id, "legacy-deployer", created=ctx.org.start - 500 * DAY)
+    user = add_user(ctx.org, ctx.ids, ctx.a1.id, "legacy-deployer",
+                    created=ctx.org.start - 500 * DAY)
     add_key(ctx.ids, user, created=ctx.org.start - 12 * DAY)
 
 
@@ -39,14 +41,16 @@ def _dev(ctx: Ctx, account: str, person: str, t: int) -> Actor:
     return sess
 
 
-def _update_trust(ctx: Ctx, actor: Actor, role: str, t: int, doc: dict[str, object]) -> dict:
+def _update_trust(ctx: Ctx, actor: Actor, role: str, t: int,
+                  doc: dict[str, object]) -> dict[str, Any]:
     # The attacker's CLI sends the policy from a file: pretty-printed, as in real captures.
     return actor.call(ctx.trail, ctx.ids, t, "iam.amazonaws.com", "UpdateAssumeRolePolicy",
                       request={"policyDocument": json.dumps(doc, indent=2), "roleName": role})
 
 
 def _doc(principal: object, condition: dict[str, object] | None = None) -> dict[str, object]:
-    stmt: dict[str, object] = {"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}
+    stmt: dict[str, object] = {"Effect": "Allow", "Principal": principal,
+                               "Action": "sts:AssumeRole"}
     if condition:
         stmt["Condition"] = condition
     return {"Version": "2012-10-17", "Statement": [
@@ -94,7 +98,7 @@ def _trust(ctx: Ctx) -> None:
     org, trail, ids = ctx.org, ctx.trail, ctx.ids
     a1, a2 = ctx.a1.id, ctx.a2.id
     ext, partner = org.externals, org.partners
-    cases = [
+    cases: list[tuple[Any, ...]] = [
         # (scenario, account, role, when, principal, condition, signal, tier, note)
         ("trust-policy-wildcard-principal", a1, "data-export-role", ctx.t(1, 21, 10, 4),
          {"AWS": "*"}, None, "trust-policy-principal-wildcard", "page",
@@ -113,7 +117,8 @@ def _trust(ctx: Ctx) -> None:
         ("trust-policy-partner-account", a1, "data-export-role", ctx.t(1, 10, 30, 2),
          {"AWS": f"arn:aws:iam::{partner[0]}:root"},
          {"StringEquals": {"sts:ExternalId": "acme-partner-7f3c"}}, "trust-policy-external-account",
-         None, "Near miss: the account is on the partner allow-list and an ExternalId is required."),
+         None, "Near miss: the account is on the partner allow-list and an ExternalId is "
+         "required."),
         ("trust-policy-org-member-account", a2, "deploy-role", ctx.t(2, 11, 0, 30),
          {"AWS": f"arn:aws:iam::{ctx.a0.id}:role/security-scanner-role"}, None,
          "trust-policy-external-account", None,

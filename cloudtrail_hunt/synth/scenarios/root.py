@@ -50,7 +50,8 @@ def run(ctx: Ctx) -> None:
     ctx.label("root-console-login-without-mfa", 1, "root-console-login-mfa-no", "page", a1,
               f"arn:aws:iam::{a1}:root", [login],
               "Root signs in to a member account with a password only, from an unknown address.")
-    # aws-iam-02: the same session tries CreateAccessKey; the root-key SCP denies it -> informational.
+    # aws-iam-02: the same session tries CreateAccessKey; the root-key SCP denies it
+    # -> informational.
     denied = sess.call(trail, ids, t + 290, "iam.amazonaws.com", "CreateAccessKey",
                        error=_scp_denied(f"arn:aws:iam::{a1}:root", "iam:CreateAccessKey",
                                          f"arn:aws:iam::{a1}:root",
@@ -106,12 +107,12 @@ def run(ctx: Ctx) -> None:
     serial = f"arn:aws:iam::{a2}:mfa/root-account-mfa-device"
     deact = sess.call(trail, ids, t + 250, "iam.amazonaws.com", "DeactivateMFADevice",
                       request={"userName": "AWS ROOT USER", "serialNumber": serial})
-    sess.call(trail, ids, t + 262, "iam.amazonaws.com", "DeleteVirtualMFADevice",
-              request={"serialNumber": serial})
+    delete = sess.call(trail, ids, t + 262, "iam.amazonaws.com", "DeleteVirtualMFADevice",
+                       request={"serialNumber": serial})
     org.roots[a2].mfa.set(t + 250, False)
     ctx.label("root-deactivate-mfa-device", 1, "root-deactivate-mfa", "page", a2,
-              f"arn:aws:iam::{a2}:root", [deact],
-              "Root deactivates its own MFA device in a member account.")
+              f"arn:aws:iam::{a2}:root", [deact, delete],
+              "Root deactivates its own MFA device in a member account, then deletes it.")
 
     # Near miss for aws-iam-02: the approved key-rotation automation creates a key for a
     # service user (not root) - on the allow-list of automation principals.
