@@ -24,21 +24,69 @@ from cloudtrail_hunt.synth import SynthResult, generate_org_trail
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "sample_logs"
 #: The documented call (sample_logs/README.md shows the same).
-CALL: dict[str, Any] = dict(seed=7, start=date(2026, 10, 1), days=35, accounts=3,
-                            regions=("us-east-1", "eu-west-1"), events_per_day=100,
-                            files_per_day=8)
-CONTROLS = [f"aws-iam-{n}" for n in (
-    "01-root-mfa", "02-root-access-keys", "03-identity-center", "04-iam-user-mfa",
-    "05-key-rotation", "06-role-assumption", "07-permission-boundary", "08-scp-deny-list",
-    "09-access-analyzer", "10-credential-report")]
+CALL: dict[str, Any] = dict(
+    seed=7,
+    start=date(2026, 10, 1),
+    days=35,
+    accounts=3,
+    regions=("us-east-1", "eu-west-1"),
+    events_per_day=100,
+    files_per_day=8,
+)
+CONTROLS = [
+    f"aws-iam-{n}"
+    for n in (
+        "01-root-mfa",
+        "02-root-access-keys",
+        "03-identity-center",
+        "04-iam-user-mfa",
+        "05-key-rotation",
+        "06-role-assumption",
+        "07-permission-boundary",
+        "08-scp-deny-list",
+        "09-access-analyzer",
+        "10-credential-report",
+    )
+]
 TIERS = {"page", "ticket", "informational", "digest"}
 #: The IAM credential report header (GetCredentialReport, base64-decoded Content).
-IAM_HEADER = ["user", "arn", "user_creation_time", "password_enabled", "password_last_used", "password_last_changed", "password_next_rotation", "mfa_active", "access_key_1_active", "access_key_1_last_rotated", "access_key_1_last_used_date", "access_key_1_last_used_region", "access_key_1_last_used_service", "access_key_2_active", "access_key_2_last_rotated", "access_key_2_last_used_date", "access_key_2_last_used_region", "access_key_2_last_used_service", "cert_1_active", "cert_1_last_rotated", "cert_2_active", "cert_2_last_rotated"]
+IAM_HEADER = [
+    "user",
+    "arn",
+    "user_creation_time",
+    "password_enabled",
+    "password_last_used",
+    "password_last_changed",
+    "password_next_rotation",
+    "mfa_active",
+    "access_key_1_active",
+    "access_key_1_last_rotated",
+    "access_key_1_last_used_date",
+    "access_key_1_last_used_region",
+    "access_key_1_last_used_service",
+    "access_key_2_active",
+    "access_key_2_last_rotated",
+    "access_key_2_last_used_date",
+    "access_key_2_last_used_region",
+    "access_key_2_last_used_service",
+    "cert_1_active",
+    "cert_1_last_rotated",
+    "cert_2_active",
+    "cert_2_last_rotated",
+]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\Z")
-LOG_NAME = re.compile(r"(\d{12})_CloudTrail_([a-z0-9-]+)_(\d{8})T(\d{2})(\d{2})Z_[A-Za-z0-9]{16}"
-                      r"\.json\.gz\Z")
-FENCED = {"StopLogging", "DeleteTrail", "ScheduleKeyDeletion", "DisableKey",
-          "StopConfigurationRecorder", "DeleteConfigurationRecorder"}
+LOG_NAME = re.compile(
+    r"(\d{12})_CloudTrail_([a-z0-9-]+)_(\d{8})T(\d{2})(\d{2})Z_[A-Za-z0-9]{16}"
+    r"\.json\.gz\Z"
+)
+FENCED = {
+    "StopLogging",
+    "DeleteTrail",
+    "ScheduleKeyDeletion",
+    "DisableKey",
+    "StopConfigurationRecorder",
+    "DeleteConfigurationRecorder",
+}
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +111,11 @@ def org(out: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def objects(out: Path) -> dict[Path, list[dict[str, Any]]]:
-    return {p: json.loads(gzip.decompress(p.read_bytes())).get("Records", [])
-            for p in sorted((out / "AWSLogs").rglob("*.json.gz")) if "/CloudTrail/" in str(p)}
+    return {
+        p: json.loads(gzip.decompress(p.read_bytes())).get("Records", [])
+        for p in sorted((out / "AWSLogs").rglob("*.json.gz"))
+        if "/CloudTrail/" in str(p)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +124,11 @@ def records(objects: dict[Path, list[dict[str, Any]]]) -> list[dict[str, Any]]:
 
 
 def _tree(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != "README.md"}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "README.md"
+    }
 
 
 def test_same_arguments_give_identical_bytes(out: Path, tmp_path: Path) -> None:
@@ -106,9 +160,12 @@ def test_sample_readme_documents_the_call_and_every_scenario(labels: list[dict[s
         assert f"| {label['scenario']} |" in readme, label["scenario"]
 
 
-def test_result_counts_what_was_written(run: SynthResult, objects: dict[Path, Any],
-                                        records: list[dict[str, Any]],
-                                        labels: list[dict[str, Any]]) -> None:
+def test_result_counts_what_was_written(
+    run: SynthResult,
+    objects: dict[Path, Any],
+    records: list[dict[str, Any]],
+    labels: list[dict[str, Any]],
+) -> None:
     everything = list((run.out / "AWSLogs").rglob("*.json.gz"))
     assert run.objects == len(everything)
     assert run.events == len(records)
@@ -128,8 +185,7 @@ def test_every_key_follows_the_org_trail_layout(out: Path, org: dict[str, Any]) 
         if info.kind == "events":
             m = LOG_NAME.match(path.name)
             assert m, path.name
-            assert (m[1], m[2], m[3]) == (info.account, info.region,
-                                          info.day.strftime("%Y%m%d"))
+            assert (m[1], m[2], m[3]) == (info.account, info.region, info.day.strftime("%Y%m%d"))
         else:
             folder = "CloudTrail-Digest" if info.kind == "digest" else "CloudTrail-Insight"
             assert path.name.startswith(f"{info.account}_{folder}_{info.region}_")
@@ -151,8 +207,12 @@ def test_records_are_sorted_and_inside_their_file_slice(objects: dict[Path, Any]
 
 
 def test_global_services_are_logged_in_us_east_1(records: list[dict[str, Any]]) -> None:
-    glob = [r for r in records if r["eventSource"] in (
-        "iam.amazonaws.com", "signin.amazonaws.com", "organizations.amazonaws.com")]
+    glob = [
+        r
+        for r in records
+        if r["eventSource"]
+        in ("iam.amazonaws.com", "signin.amazonaws.com", "organizations.amazonaws.com")
+    ]
     assert len(glob) > 500
     assert {r["awsRegion"] for r in glob} == {"us-east-1"}
 
@@ -166,7 +226,13 @@ def test_records_have_the_cloudtrail_shape(records: list[dict[str, Any]]) -> Non
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["eventTime"])
         assert r["eventSource"].endswith(".amazonaws.com") and r["eventName"]
         assert r["userIdentity"]["type"] in (
-            "Root", "IAMUser", "AssumedRole", "AWSService", "SAMLUser", "WebIdentityUser")
+            "Root",
+            "IAMUser",
+            "AssumedRole",
+            "AWSService",
+            "SAMLUser",
+            "WebIdentityUser",
+        )
         assert r["eventCategory"] == "Management" and r["managementEvent"] is True
         assert isinstance(r["readOnly"], bool)
         assert re.fullmatch(r"\d{12}", r["recipientAccountId"])
@@ -181,17 +247,26 @@ def test_records_have_the_cloudtrail_shape(records: list[dict[str, Any]]) -> Non
 
 def test_background_mix_matches_the_brief(records: list[dict[str, Any]]) -> None:
     n = len(records)
-    svc_assume = sum(1 for r in records if r["eventName"] == "AssumeRole"
-                     and r["userIdentity"]["type"] == "AWSService")
+    svc_assume = sum(
+        1
+        for r in records
+        if r["eventName"] == "AssumeRole" and r["userIdentity"]["type"] == "AWSService"
+    )
     reads = sum(1 for r in records if r["readOnly"] and r["eventName"] != "AssumeRole")
     errors = sum(1 for r in records if "errorCode" in r)
     assert 0.08 < svc_assume / n < 0.12
     assert 0.82 < reads / n < 0.92
     assert 0.02 < errors / n < 0.05
-    sso = [r for r in records if r["eventName"] == "ConsoleLogin"
-           and r["userIdentity"]["type"] == "AssumedRole"]
-    assert sso and all("/AWSReservedSSO_" in r["userIdentity"]["arn"]
-                       and r["additionalEventData"]["MFAUsed"] == "No" for r in sso)
+    sso = [
+        r
+        for r in records
+        if r["eventName"] == "ConsoleLogin" and r["userIdentity"]["type"] == "AssumedRole"
+    ]
+    assert sso and all(
+        "/AWSReservedSSO_" in r["userIdentity"]["arn"]
+        and r["additionalEventData"]["MFAUsed"] == "No"
+        for r in sso
+    )
 
 
 def test_an_account_id_keeps_its_leading_zero(org: dict[str, Any], out: Path) -> None:
@@ -210,8 +285,14 @@ def test_insights_and_digests_have_their_real_shapes(out: Path) -> None:
     listed = 0
     for path in digests:
         doc = json.loads(gzip.decompress(path.read_bytes()))
-        assert {"awsAccountId", "digestStartTime", "digestEndTime", "digestS3Bucket",
-                "digestS3Object", "logFiles"} <= doc.keys()
+        assert {
+            "awsAccountId",
+            "digestStartTime",
+            "digestEndTime",
+            "digestS3Bucket",
+            "digestS3Object",
+            "logFiles",
+        } <= doc.keys()
         assert str(path.relative_to(out)) == doc["digestS3Object"]
         for f in doc["logFiles"]:
             data = gzip.decompress((out / f["s3Object"]).read_bytes())
@@ -241,8 +322,9 @@ def test_every_control_fires_and_has_a_near_miss(labels: list[dict[str, Any]]) -
     assert tiers == TIERS
 
 
-def test_label_event_ids_exist_exactly_once(out: Path, labels: list[dict[str, Any]],
-                                            records: list[dict[str, Any]]) -> None:
+def test_label_event_ids_exist_exactly_once(
+    out: Path, labels: list[dict[str, Any]], records: list[dict[str, Any]]
+) -> None:
     count = Counter(r["eventID"] for r in records)
     by_id = {r["eventID"]: r for r in records}
     for label in labels:
@@ -255,14 +337,18 @@ def test_label_event_ids_exist_exactly_once(out: Path, labels: list[dict[str, An
 
 
 def test_firing_cloudtrail_scenarios_sit_in_the_hunt_window(
-        labels: list[dict[str, Any]], org: dict[str, Any]) -> None:
+    labels: list[dict[str, Any]], org: dict[str, Any]
+) -> None:
     hunt_start = org["windows"]["hunt"][0]
     history = {"net-new-iam-users", "key-call-volume-dormant"}  # need weeks of history
     for label in labels:
         if label["expect"] == "fire" and label["event_ids"] and label["signal"] not in history:
             assert label["last_time"] >= hunt_start, label["scenario"]
-    baseline_fires = [x for x in labels if x["expect"] == "fire" and x["event_ids"]
-                      and x["last_time"] < hunt_start]
+    baseline_fires = [
+        x
+        for x in labels
+        if x["expect"] == "fire" and x["event_ids"] and x["last_time"] < hunt_start
+    ]
     assert [x["signal"] for x in baseline_fires] == ["net-new-iam-users"]
 
 
@@ -283,11 +369,18 @@ def _signals(r: dict[str, Any], org: dict[str, Any]) -> list[str]:
         out.append("mfa-removed")
     if n in ("CreateAccessKey", "UpdateAccessKey") and kind == "Root":
         out.append("root-access-key")
-    if n in ("UpdateAssumeRolePolicy", "DeleteRolePermissionsBoundary", "CreateUser",
-             "UpdateFindings", "CreatePodIdentityAssociation"):
+    if n in (
+        "UpdateAssumeRolePolicy",
+        "DeleteRolePermissionsBoundary",
+        "CreateUser",
+        "UpdateFindings",
+        "CreatePodIdentityAssociation",
+    ):
         out.append(n)
-    if n == "PutRolePermissionsBoundary" and params.get("permissionsBoundary") not in (
-            org["permission_boundary_arns"]):
+    if (
+        n == "PutRolePermissionsBoundary"
+        and params.get("permissionsBoundary") not in (org["permission_boundary_arns"])
+    ):
         out.append("non-canonical-boundary")
     if n == "CreateRole" and "permissionsBoundary" not in params:
         out.append("create-role-without-boundary")
@@ -296,23 +389,29 @@ def _signals(r: dict[str, Any], org: dict[str, Any]) -> list[str]:
     if "service control policy" in r.get("errorMessage", ""):
         out.append("scp-denial")
     if r["eventSource"] == "organizations.amazonaws.com" and n in (
-            "DetachPolicy", "UpdatePolicy", "DisablePolicyType"):
+        "DetachPolicy",
+        "UpdatePolicy",
+        "DisablePolicyType",
+    ):
         out.append("scp-tampering")
     if r["eventSource"] == "sso.amazonaws.com" and not r["readOnly"]:
         out.append("identity-center-change")
     if n == "AssumeRole" and kind == "IAMUser":
         out.append("assume-role-by-iam-user")
-    if r["awsRegion"] not in org["allowed_regions"] and kind != "AWSService" and (
-            "invokedBy" not in u):
+    if (
+        r["awsRegion"] not in org["allowed_regions"]
+        and kind != "AWSService"
+        and ("invokedBy" not in u)
+    ):
         out.append("request-outside-allowed-regions")
     if n == "GenerateCredentialReport" and "errorCode" in r:
         out.append("credential-report-generation-failing")
     return out
 
 
-def test_no_guide_signal_goes_unlabelled(labels: list[dict[str, Any]],
-                                         records: list[dict[str, Any]],
-                                         org: dict[str, Any]) -> None:
+def test_no_guide_signal_goes_unlabelled(
+    labels: list[dict[str, Any]], records: list[dict[str, Any]], org: dict[str, Any]
+) -> None:
     # Benign traffic must not look like any signal: every match is a planted, labelled record.
     labelled = {e for x in labels for e in x["event_ids"]}
     seen: Counter[str] = Counter()
@@ -324,11 +423,15 @@ def test_no_guide_signal_goes_unlabelled(labels: list[dict[str, Any]],
 
 
 def test_benign_only_run_has_no_signal_and_no_firing_label(tmp_path: Path) -> None:
-    done = generate_org_trail(tmp_path / "benign", days=21, accounts=4, events_per_day=60,
-                              scenarios=False)
+    done = generate_org_trail(
+        tmp_path / "benign", days=21, accounts=4, events_per_day=60, scenarios=False
+    )
     org = json.loads((done.out / "side_inputs" / "org.json").read_text())
-    recs = [r for p in (done.out / "AWSLogs").rglob("*.json.gz")
-            for r in json.loads(gzip.decompress(p.read_bytes())).get("Records", [])]
+    recs = [
+        r
+        for p in (done.out / "AWSLogs").rglob("*.json.gz")
+        for r in json.loads(gzip.decompress(p.read_bytes())).get("Records", [])
+    ]
     assert recs and not [(r["eventName"], s) for r in recs for s in _signals(r, org)]
     fired = [json.loads(x) for x in (done.out / "labels.jsonl").read_text().splitlines()]
     assert [x for x in fired if x["expect"] == "fire"] == []
@@ -366,16 +469,23 @@ def test_credential_report_labels_match_the_csvs(out: Path, labels: list[dict[st
     assert set(bands) == {"ticket", "page", None}
     for tier, label in bands.items():
         for rel in label["evidence"]:
-            count = sum(1 for row in _read_csv(out / rel)[1:]
-                        if row["password_enabled"] == "true" and row["mfa_active"] == "false")
-            assert (count == 0) if tier is None else (1 <= count <= 5 if tier == "ticket"
-                                                      else count >= 6)
+            count = sum(
+                1
+                for row in _read_csv(out / rel)[1:]
+                if row["password_enabled"] == "true" and row["mfa_active"] == "false"
+            )
+            assert (
+                (count == 0)
+                if tier is None
+                else (1 <= count <= 5 if tier == "ticket" else count >= 6)
+            )
     big = [x for x in labels if x["signal"] == "stale-users-over-10"]
     assert big and len(big[0]["principal"].split(",")) > 10
 
 
-def test_access_analyzer_side_inputs(out: Path, org: dict[str, Any],
-                                     records: list[dict[str, Any]]) -> None:
+def test_access_analyzer_side_inputs(
+    out: Path, org: dict[str, Any], records: list[dict[str, Any]]
+) -> None:
     base = out / "side_inputs" / "access-analyzer"
     events = json.loads((base / "eventbridge-findings.json").read_text())
     assert events and {e["source"] for e in events} == {"aws.access-analyzer"}
@@ -383,12 +493,17 @@ def test_access_analyzer_side_inputs(out: Path, org: dict[str, Any],
     details = [e["detail"] for e in events if e["detail"]["status"] == "ACTIVE"]
     inside = set(org["member_accounts"]) | {org["management_account"]}
     public = [d for d in details if d["principal"] == {"AWS": "*"}]
-    outside = [d for d in details if d["principal"].get("AWS") not in inside | {"*"}
-               and d["principal"]["AWS"] not in org["partner_accounts"]]
+    outside = [
+        d
+        for d in details
+        if d["principal"].get("AWS") not in inside | {"*"}
+        and d["principal"]["AWS"] not in org["partner_accounts"]
+    ]
     partner = [d for d in details if d["principal"].get("AWS") in org["partner_accounts"]]
     assert len(public) == len(outside) == len(partner) == 1 and public[0]["isPublic"]
-    listed = [f for p in base.glob("list-findings-*.json")
-              for f in json.loads(p.read_text())["findings"]]
+    listed = [
+        f for p in base.glob("list-findings-*.json") for f in json.loads(p.read_text())["findings"]
+    ]
     assert {f["id"] for f in listed} == {d["id"] for d in details}
     ledger = json.loads((base / "change-ledger.json").read_text())["approved_archives"]
     archived = [r for r in records if r["eventName"] == "UpdateFindings"]
@@ -408,8 +523,9 @@ def test_config_evaluations(out: Path) -> None:
             assert q["ResourceType"] == "AWS::IAM::User" and q["ResourceId"].startswith("AIDA")
             verdicts[result["ComplianceType"]] += 1
     assert verdicts["NON_COMPLIANT"] and verdicts["COMPLIANT"]
-    changes = json.loads((out / "side_inputs" / "config" / "compliance-change-events.json")
-                         .read_text())
+    changes = json.loads(
+        (out / "side_inputs" / "config" / "compliance-change-events.json").read_text()
+    )
     assert {c["detail-type"] for c in changes} == {"Config Rules Compliance Change"}
 
 
@@ -423,8 +539,9 @@ def test_org_json_lists_what_detectors_need(org: dict[str, Any]) -> None:
     assert all(a.startswith("arn:aws:iam::") for a in org["permission_boundary_arns"])
 
 
-@pytest.mark.parametrize("bad", [dict(files_per_day=0), dict(accounts=2), dict(days=20),
-                                 dict(regions=())])
+@pytest.mark.parametrize(
+    "bad", [dict(files_per_day=0), dict(accounts=2), dict(days=20), dict(regions=())]
+)
 def test_arguments_it_cannot_honour_are_refused(tmp_path: Path, bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - the message varies per argument
         generate_org_trail(tmp_path / "x", **bad)
