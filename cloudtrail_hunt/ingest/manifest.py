@@ -269,12 +269,13 @@ class Ledger:
         """Undo every batch that began and never committed; return the files removed."""
         pending = self._dir("pending")
         removed: list[str] = []
-        if not pending.is_dir():
+        intents = sorted(pending.glob("*.json")) if pending.is_dir() else []
+        if not intents:  # the common case: the last run finished; no need to replay the ledger
             return removed
         committed = self.committed()
         live = {f.path for f in self.snapshot().files}
         folders = {self.root / name for name in (*SIDE_TABLES, "commits", "checkpoint", "pending")}
-        for intent in sorted(pending.glob("*.json")):
+        for intent in intents:
             batch = intent.stem
             paths = json.loads(intent.read_bytes())["paths"]
             folders.update((self.lake / path).parent for path in paths)

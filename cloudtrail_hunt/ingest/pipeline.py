@@ -138,12 +138,13 @@ def ingest(
         plans = plan_batches(todo, batch_bytes)
         specs = [BatchSpec(batch_id(p), spec, p, lake) for p in plans]
         known = _KnownKeys(lake, snapshot.files)
-        done = 0
+        done = committed = 0
         try:
             for result in _run(specs, workers):
                 if strict:
                     _raise_first(result, done, len(todo))
                 _commit(ledger, known, result, summary)
+                committed += 1
                 done += len(result.outcomes)
                 if on_progress is not None:
                     on_progress(done, len(todo))
@@ -153,7 +154,8 @@ def ingest(
             what = f"ingest stopped after {done:,} of {len(todo):,} objects: {exc!r}"
             hint = "the ledger is intact; rerun the same command to continue"
             raise IngestError(str(source), what, hint) from exc
-        if ledger.snapshot().commits_since_checkpoint >= CHECKPOINT_EVERY:
+        # Counted, not re-read: the snapshot's commits plus one per batch committed now.
+        if snapshot.commits_since_checkpoint + committed >= CHECKPOINT_EVERY:
             ledger.checkpoint()
     return summary
 
