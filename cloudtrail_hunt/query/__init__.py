@@ -1,0 +1,1 @@
+"""Logs Insights on the lake: grammar → IR → Polars lazy plan (see reference/logs-insights.md)."""
