@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from cloudtrail_hunt.errors import CloudTrailHuntError
+from cloudtrail_hunt.output import FORMATS
 
 EXIT_OK, EXIT_PAGE, EXIT_ERROR = 0, 1, 2
 
@@ -49,6 +50,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     ingest.add_argument("--workers", type=int, help="worker processes (default: one per core)")
     ingest.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+
+    query = commands.add_parser(
+        "query", help="run a CloudWatch Logs Insights query on a lake or on raw logs"
+    )
+    query.add_argument("source", help="lake folder, or raw logs (folder, file or s3://…)")
+    query.add_argument("query", help="the query text, or @FILE to read it from a file")
+    query.add_argument("--start", help="event time from (YYYY-MM-DD or ISO datetime, UTC)")
+    query.add_argument("--end", help="event time until, exclusive")
+    query.add_argument("--accounts", type=_csv, help="comma-separated account ids")
+    query.add_argument("--regions", type=_csv, help="comma-separated regions")
+    query.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    query.add_argument("-o", "--output", help="write to this file instead of stdout")
+    query.add_argument(
+        "--explain", action="store_true", help="print the optimised Polars plan, do not run"
+    )
 
     compact = commands.add_parser("compact", help="merge each partition's small files into one")
     compact.add_argument("lake", help="lake folder")
@@ -141,7 +157,45 @@ def _quarantine(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"compact": _compact, "ingest": _ingest, "quarantine": _quarantine, "synth": _synth}
+def _query(args: argparse.Namespace) -> int:
+    from cloudtrail_hunt import output
+    from cloudtrail_hunt.query.run import compile
+
+    text = args.query
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text(encoding="utf-8")
+    compiled = compile(
+        text,
+        args.source,
+        start=args.start,
+        end=args.end,
+        accounts=args.accounts,
+        regions=args.regions,
+    )
+    for warning in compiled.warnings:
+        print(f"cloudtrail-hunt: warning: {warning}", file=sys.stderr)
+    if args.explain:
+        print(compiled.plan.explain())
+        return EXIT_OK
+    if args.format == "parquet" and args.output is None and sys.stdout.isatty():
+        print("cloudtrail-hunt: error: --format parquet needs -o FILE", file=sys.stderr)
+        return EXIT_ERROR
+    result = compiled.plan.collect()
+    if args.output is None:
+        output.write(result, args.format)
+    else:
+        with Path(args.output).open("wb") as out:
+            output.write(result, args.format, out)
+    return EXIT_OK
+
+
+_COMMANDS = {
+    "compact": _compact,
+    "ingest": _ingest,
+    "quarantine": _quarantine,
+    "query": _query,
+    "synth": _synth,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except CloudTrailHuntError as exc:
+        print(f"cloudtrail-hunt: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
         print(f"cloudtrail-hunt: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:  # `| head` closed the pipe: not an error of ours

@@ -8,15 +8,19 @@ only new objects are ingested (ingest is incremental and idempotent).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
 from cloudtrail_hunt import schema
+from cloudtrail_hunt.errors import RecordError
 from cloudtrail_hunt.ingest.lake import scan, to_utc
+from cloudtrail_hunt.ingest.layout import UNKNOWN
+from cloudtrail_hunt.ingest.normalize import ObjectRecords, normalize
 from cloudtrail_hunt.ingest.pipeline import ingest
 
 Source = str | Path | pl.LazyFrame | pl.DataFrame
@@ -74,3 +78,21 @@ def _restrict(
     if regions is not None and "region" in names:
         frame = frame.filter(pl.col("region").is_in(list(regions)))
     return frame
+
+
+def records_frame(records: Iterable[Mapping[str, object]], source: str = "memory") -> pl.LazyFrame:
+    """CloudTrail records (parsed JSON) as a LazyFrame in the lake schema, for notebooks and tests.
+
+    Raises
+    ------
+    RecordError
+        For a record the ingest would quarantine (no `eventTime`, wrong types).
+    """
+    raws = [
+        (i, json.dumps(r, separators=(",", ":"), ensure_ascii=False).encode(), None)
+        for i, r in enumerate(records)
+    ]
+    normalized = normalize([ObjectRecords(source, UNKNOWN, raws)])
+    for where, index, reason in normalized.rejected:
+        raise RecordError(where, index, reason)
+    return normalized.frame.drop("is_insight", strict=False).lazy()

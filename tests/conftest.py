@@ -83,3 +83,26 @@ def corpus() -> Path:
     if not (CORPUS / "MANIFEST.md").is_file():
         pytest.fail(f"the corpus is missing at {CORPUS}; set CLOUDTRAIL_HUNT_CORPUS")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def sample_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`sample_logs/` ingested once per test run."""
+    from cloudtrail_hunt import ingest
+
+    lake = tmp_path_factory.mktemp("sample") / "lake"
+    ingest(SAMPLE_LOGS, lake)
+    return lake
+
+
+@pytest.fixture(scope="session")
+def sample_records() -> list[dict[str, Any]]:
+    """Every CloudTrail record of `sample_logs/`, read with the json module (not our decoder)."""
+    import gzip
+    import json
+
+    records: list[dict[str, Any]] = []
+    for path in sorted(SAMPLE_LOGS.glob("AWSLogs/**/CloudTrail/**/*.json.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            records.extend(json.load(handle)["Records"])
+    return records

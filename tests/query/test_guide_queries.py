@@ -1,0 +1,199 @@
+"""The hardening guide's Logs Insights queries, unchanged, on `sample_logs/`.
+
+Each query is checked three ways: it appears verbatim in the guide; its rows equal a plain-Python
+reading of the same query over the raw JSON records (no lake, no compiler); and the labelled
+scenarios it returns are exactly the ones its text can match, with the guide's documented gaps
+(reference/logs-insights.md §13) stated scenario by scenario.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import cloudtrail_hunt as ch
+from tests.conftest import REPO, SAMPLE_LOGS
+
+GUIDE = REPO.parent / "shared" / "seeds" / "000_7e1086e7423bf4e1.txt"
+
+QUERIES = {
+    "aws-iam-02": """fields @timestamp, eventName, userIdentity.arn, sourceIPAddress, requestParameters.userName, errorCode
+| filter eventName in ["CreateAccessKey","UpdateAccessKey"]
+| filter userIdentity.type = "Root" or requestParameters.userName like /:root$/
+| sort @timestamp desc
+| limit 50""",
+    "aws-iam-03": """fields @timestamp, eventName, userIdentity.type, userIdentity.userName, recipientAccountId, sourceIPAddress
+| filter eventName = "ConsoleLogin" and userIdentity.type = "IAMUser"
+| filter userIdentity.userName not like /^break-glass-/
+| stats count() as logins by userIdentity.userName, recipientAccountId
+| sort logins desc""",
+    "aws-iam-06": """fields @timestamp, eventName, userIdentity.arn, requestParameters.policyDocument, requestParameters.roleName
+| filter eventName = "UpdateAssumeRolePolicy"
+| filter requestParameters.policyDocument like /"Principal":\\s*"\\*"/ or requestParameters.policyDocument like /:root"/
+| sort @timestamp desc
+| limit 50""",
+    "aws-iam-07": """fields @timestamp, eventName, userIdentity.arn, requestParameters.roleName, requestParameters.permissionsBoundary
+| filter eventName in ["CreateRole","PutRolePermissionsBoundary","DeleteRolePermissionsBoundary"]
+| filter eventName = "DeleteRolePermissionsBoundary"
+or (eventName = "CreateRole" and isempty(requestParameters.permissionsBoundary))
+| sort @timestamp desc
+| limit 100""",
+    "aws-iam-08": """fields @timestamp, eventName, userIdentity.arn, errorCode, errorMessage, awsRegion
+| filter errorCode = "AccessDenied" and errorMessage like /service control policy/
+| filter eventName in ["StopLogging","DeleteTrail","DeleteConfigurationRecorder","ScheduleKeyDeletion","DisableKey"]
+| stats count() as denies by userIdentity.arn, eventName
+| sort denies desc""",
+}
+
+
+def _get(record: dict[str, Any], path: str) -> Any:
+    value: Any = record
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _search(pattern: str, value: Any) -> bool:
+    return isinstance(value, str) and re.search(pattern, value) is not None
+
+
+# Plain-Python readings of each query's filters (§7: a missing field fails `=`, `like`, `in`
+# and passes `not like`).
+ORACLES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "aws-iam-02": lambda r: r.get("eventName") in {"CreateAccessKey", "UpdateAccessKey"}
+    and (
+        _get(r, "userIdentity.type") == "Root"
+        or _search(":root$", _get(r, "requestParameters.userName"))
+    ),
+    "aws-iam-03": lambda r: r.get("eventName") == "ConsoleLogin"
+    and _get(r, "userIdentity.type") == "IAMUser"
+    and not _search("^break-glass-", _get(r, "userIdentity.userName")),
+    "aws-iam-06": lambda r: r.get("eventName") == "UpdateAssumeRolePolicy"
+    and (
+        _search(r'"Principal":\s*"\*"', _get(r, "requestParameters.policyDocument"))
+        or _search(':root"', _get(r, "requestParameters.policyDocument"))
+    ),
+    "aws-iam-07": lambda r: r.get("eventName") == "DeleteRolePermissionsBoundary"
+    or (r.get("eventName") == "CreateRole" and not _get(r, "requestParameters.permissionsBoundary")),
+    "aws-iam-08": lambda r: r.get("errorCode") == "AccessDenied"
+    and _search("service control policy", r.get("errorMessage"))
+    and r.get("eventName")
+    in {"StopLogging", "DeleteTrail", "DeleteConfigurationRecorder", "ScheduleKeyDeletion", "DisableKey"},
+}
+
+# How many events of each labelled scenario the literal query returns, and why. Scenarios of the
+# control that are not listed here must return none.
+SCENARIOS: dict[str, dict[str, tuple[int, str]]] = {
+    "aws-iam-02": {
+        "root-create-access-key": (1, "root creates its own key"),
+        "root-reactivate-access-key": (1, "root UpdateAccessKey"),
+        "root-create-access-key-denied-by-scp": (1, "the denied attempt is still a root call"),
+    },
+    "aws-iam-03": {
+        "iam-user-console-login": (1, "direct IAM-user sign-in"),
+        "iam-user-console-login-repeat-suppressed": (3, "the query counts what the alert suppresses"),
+        "iam-user-console-login-after-suppression": (1, "direct IAM-user sign-in"),
+    },
+    "aws-iam-06": {
+        "trust-policy-external-account-root": (1, '`/:root"/` matches the external root'),
+        "trust-policy-partner-account": (
+            1,
+            "gap: `/:root\"/` also matches the allow-listed partner that has sts:ExternalId",
+        ),
+        # Not returned: `{"AWS": "*"}` and `["…", "*"]` (the regex wants `"Principal": "*"`),
+        # a bare 12-digit account id (no `:root"`), an org member's role ARN.
+    },
+    "aws-iam-07": {
+        "create-role-without-boundary-3-in-1h": (3, "CreateRole without a boundary"),
+        "create-role-without-boundary-2-in-1h": (2, "the query has no burst threshold"),
+        "create-role-without-boundary-3-over-2h": (3, "the query has no window"),
+        "delete-role-permissions-boundary": (1, "DeleteRolePermissionsBoundary"),
+        # Not returned: PutRolePermissionsBoundary with a non-canonical ARN (no branch for it).
+    },
+    "aws-iam-08": {
+        "scp-denial-walk-5-distinct": (4, "StopConfigurationRecorder is not in the guide's list"),
+        "scp-denials-logged-walk-5": (4, "same events as the walk"),
+        "scp-denial-walk-4-distinct": (3, "StopConfigurationRecorder is not in the guide's list"),
+        "scp-denials-logged-walk-4": (3, "same events as the walk"),
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def labels() -> list[dict[str, Any]]:
+    lines = (SAMPLE_LOGS / "labels.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.parametrize("control", sorted(QUERIES))
+def test_guide_query_is_quoted_verbatim(control: str) -> None:
+    if not GUIDE.is_file():
+        pytest.fail(f"the hardening guide is missing at {GUIDE}")
+    assert QUERIES[control] in GUIDE.read_text(encoding="utf-8")
+
+
+def _event_ids(result: pl.DataFrame, lake: Path, text: str) -> list[str]:
+    # The guide's queries do not select eventID; rerun the same pipeline with eventID shown.
+    pipeline = text.split("\n", 1)[1]
+    with_ids = f"fields eventID\n{pipeline}"
+    if "stats" in pipeline:
+        with_ids = with_ids.split("| stats")[0]
+    return ch.query(with_ids, lake)["eventID"].to_list()
+
+
+@pytest.mark.parametrize("control", ["aws-iam-02", "aws-iam-06", "aws-iam-07"])
+def test_guide_event_query_returns_what_its_text_matches(
+    control: str, sample_lake: Path, sample_records: list[dict[str, Any]]
+) -> None:
+    result = ch.query(QUERIES[control], sample_lake)
+    matching = [r for r in sample_records if ORACLES[control](r)]
+    assert 0 < result.height == len(matching)
+    times = result["@timestamp"].to_list()
+    assert times == sorted(times, reverse=True)
+    expected_names = Counter(r["eventName"] for r in matching)
+    assert Counter(result["eventName"].to_list()) == expected_names
+
+
+@pytest.mark.parametrize("control", ["aws-iam-03", "aws-iam-08"])
+def test_guide_stats_query_counts_what_its_text_matches(
+    control: str, sample_lake: Path, sample_records: list[dict[str, Any]]
+) -> None:
+    result = ch.query(QUERIES[control], sample_lake)
+    keys = (
+        ("userIdentity.userName", "recipientAccountId")
+        if control == "aws-iam-03"
+        else ("userIdentity.arn", "eventName")
+    )
+    expected = Counter(
+        tuple(_get(r, k) for k in keys) for r in sample_records if ORACLES[control](r)
+    )
+    count = result.columns[-1]
+    assert {tuple(row[k] for k in keys): row[count] for row in result.iter_rows(named=True)} == (
+        dict(expected)
+    )
+    counts = result[count].to_list()
+    assert counts == sorted(counts, reverse=True)
+
+
+@pytest.mark.parametrize("control", sorted(QUERIES))
+def test_guide_query_returns_exactly_its_scenarios(
+    control: str, sample_lake: Path, labels: list[dict[str, Any]]
+) -> None:
+    text = QUERIES[control]
+    returned = set(_event_ids(ch.query(text, sample_lake), sample_lake, text))
+    wanted = SCENARIOS[control]
+    hits = {
+        label["scenario"]: len(returned & set(label["event_ids"]))
+        for label in labels
+        if label["control"].startswith(control)
+    }
+    assert {s: n for s, n in hits.items() if n} == {s: n for s, (n, _) in wanted.items()}
+    labelled = set().union(*(set(label["event_ids"]) for label in labels))
+    assert returned <= labelled, "the query returned background events"
