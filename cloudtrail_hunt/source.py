@@ -52,6 +52,8 @@ def open_source(
         return _restrict(source.lazy(), lo, hi, accounts, regions)
     if is_lake(source):
         return scan(source, start=lo, end=hi, accounts=accounts, regions=regions)
+    if is_log_events(source):
+        return _restrict(log_events_frame(source), lo, hi, None, None)
     lake = cache_lake(source)
     # Delivery runs minutes behind event time: read one day either side of the range.
     first = None if lo is None else (lo - timedelta(days=1)).date()
@@ -78,6 +80,67 @@ def _restrict(
     if regions is not None and "region" in names:
         frame = frame.filter(pl.col("region").is_in(list(regions)))
     return frame
+
+
+def is_log_events(path: str | Path) -> bool:
+    """True for CloudWatch Logs events saved with `aws logs filter-log-events` (not CloudTrail)."""
+    root = Path(path)
+    if str(path).startswith("s3://") or not root.exists() or (root / "AWSLogs").exists():
+        return False
+    first = root if root.is_file() else next(iter(sorted(root.rglob("*.json"))), None)
+    if first is None or first.suffix != ".json":
+        return False
+    try:
+        body = json.loads(first.read_bytes())
+    except ValueError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("events"), list)
+
+
+def log_events_frame(path: str | Path) -> pl.LazyFrame:
+    """Log events saved by `aws logs filter-log-events` as a frame of Logs Insights system fields.
+
+    Files are laid out as ``<account>/<log group>/….json`` (e.g.
+    ``111122223333/aws/lambda/credential-report-audit/2026-10-04.json``), which gives `@log`
+    (``<account>:/aws/lambda/credential-report-audit``); `@logStream`, `@timestamp`,
+    `@ingestionTime` and `@message` come from each event.
+    """
+    root = Path(path)
+    rows: list[dict[str, object]] = []
+    for file in [root] if root.is_file() else sorted(root.rglob("*.json")):
+        log = _log_group(file.resolve())
+        for event in json.loads(file.read_bytes()).get("events", []):
+            message = event.get("message")
+            rows.append(
+                {
+                    "@timestamp": event.get("timestamp"),
+                    "@ingestionTime": event.get("ingestionTime"),
+                    "@logStream": event.get("logStreamName"),
+                    "@log": log,
+                    # Lambda lines end with a newline that CloudWatch does not show.
+                    "@message": message.rstrip("\n") if isinstance(message, str) else None,
+                }
+            )
+    frame = pl.DataFrame(
+        rows,
+        schema={
+            "@timestamp": pl.Int64,
+            "@ingestionTime": pl.Int64,
+            "@logStream": pl.String,
+            "@log": pl.String,
+            "@message": pl.String,
+        },
+    )
+    to_time = {c: pl.from_epoch(c, "ms").dt.replace_time_zone("UTC") for c in ("@timestamp", "@ingestionTime")}
+    return frame.with_columns(**to_time).lazy()
+
+
+def _log_group(file: Path) -> str:
+    parts = file.parent.parts
+    for i, part in enumerate(parts):
+        if len(part) == 12 and part.isdigit() and i + 1 < len(parts):
+            return f"{part}:/" + "/".join(parts[i + 1 :])
+    return file.parent.name
 
 
 def records_frame(records: Iterable[Mapping[str, object]], source: str = "memory") -> pl.LazyFrame:

@@ -6,7 +6,8 @@
   (benign background, routine activity and the scenarios' records), plus a few
   ``CloudTrail-Digest`` files and the ``CloudTrail-Insight`` events;
 * ``labels.jsonl``: one line per scenario (control, signal, expected tier, eventIDs, evidence);
-* ``side_inputs/``: credential reports, Access Analyzer findings, Config evaluations, org.json.
+* ``side_inputs/``: credential reports, Access Analyzer findings, Config evaluations, org.json,
+  and the audit Lambda's log events (``lambda-logs/``).
 
 Same arguments, same bytes: every random draw comes from streams seeded by `seed`, gzip headers
 carry no time, and nothing reads the clock.
@@ -27,6 +28,7 @@ from cloudtrail_hunt.synth.records import epoch
 from cloudtrail_hunt.synth.routine import routine
 from cloudtrail_hunt.synth.scenarios import plant_all, run_all
 from cloudtrail_hunt.synth.schedule import MIN_DAYS, Schedule
+from cloudtrail_hunt.synth.lambda_logs import write_audit_lambda_logs
 from cloudtrail_hunt.synth.side_inputs import write_side_inputs
 from cloudtrail_hunt.synth.trail import Trail
 from cloudtrail_hunt.synth.writer import write_trail
@@ -136,6 +138,7 @@ def generate_org_trail(out: str | Path, *, seed: int = 7, start: date = date(202
     reps = reports(org, trail)
     labels = list(ctx.labels) if ctx is not None else []
     labels += write_side_inputs(out, org, sched, reps, ctx.findings if ctx else [], seed)
+    write_audit_lambda_logs(out, reps)
     labels += derive_labels(org, reps)
     with (out / "labels.jsonl").open("w", encoding="utf-8") as fh:
         for lab in labels:

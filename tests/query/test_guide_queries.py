@@ -51,6 +51,14 @@ or (eventName = "CreateRole" and isempty(requestParameters.permissionsBoundary))
 | stats count() as denies by userIdentity.arn, eventName
 | sort denies desc""",
 }
+#: Control 10 runs on the audit Lambda's log group, not on CloudTrail.
+STALE_QUERY = """fields @timestamp, @message
+| filter @logStream like /credential-report-audit/
+| filter @message like /STALE_USER/
+| parse @message /STALE_USER user=(?<user>\\S+) days_idle=(?<days>\\d+)/
+| stats count() as occurrences, max(days) as max_idle by user
+| sort max_idle desc"""
+LAMBDA_LOGS = SAMPLE_LOGS / "side_inputs" / "lambda-logs"
 
 
 def _get(record: dict[str, Any], path: str) -> Any:
@@ -132,11 +140,11 @@ def labels() -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
-@pytest.mark.parametrize("control", sorted(QUERIES))
+@pytest.mark.parametrize("control", [*sorted(QUERIES), "aws-iam-10"])
 def test_guide_query_is_quoted_verbatim(control: str) -> None:
     if not GUIDE.is_file():
         pytest.fail(f"the hardening guide is missing at {GUIDE}")
-    assert QUERIES[control] in GUIDE.read_text(encoding="utf-8")
+    assert QUERIES.get(control, STALE_QUERY) in GUIDE.read_text(encoding="utf-8")
 
 
 def _event_ids(result: pl.DataFrame, lake: Path, text: str) -> list[str]:
@@ -197,3 +205,35 @@ def test_guide_query_returns_exactly_its_scenarios(
     assert {s: n for s, n in hits.items() if n} == {s: n for s, (n, _) in wanted.items()}
     labelled = set().union(*(set(label["event_ids"]) for label in labels))
     assert returned <= labelled, "the query returned background events"
+
+
+def test_guide_stale_user_query_finds_nothing_on_lambda_stream_names() -> None:
+    # Lambda names its streams `YYYY/MM/DD/[$LATEST]<id>`: the function name is in the log
+    # group (`@log`), so the guide's `@logStream` filter matches nothing, in CloudWatch as here
+    # (reference/logs-insights.md §13.6).
+    assert ch.query(STALE_QUERY, LAMBDA_LOGS).height == 0
+
+
+def test_guide_stale_user_query_on_log_group_counts_every_stale_line(
+    labels: list[dict[str, Any]],
+) -> None:
+    lines = [
+        event["message"]
+        for path in sorted(LAMBDA_LOGS.rglob("*.json"))
+        for event in json.loads(path.read_text(encoding="utf-8"))["events"]
+    ]
+    found = [re.search(r"STALE_USER user=(\S+) days_idle=(\d+)", line) for line in lines]
+    per_user: dict[str, list[int]] = {}
+    for match in filter(None, found):
+        per_user.setdefault(match[1], []).append(int(match[2]))
+    assert per_user, "the sample trail has stale users"
+
+    result = ch.query(STALE_QUERY.replace("@logStream", "@log"), LAMBDA_LOGS)
+    got = {row["user"]: (row["occurrences"], int(row["max_idle"])) for row in result.iter_rows(named=True)}
+    assert got == {user: (len(days), max(days)) for user, days in per_user.items()}
+    idle = [int(v) for v in result["max_idle"]]
+    assert idle == sorted(idle, reverse=True), "max(days) and the sort must be numeric"
+    stale_labels = [lab for lab in labels if lab["signal"].startswith("stale-users")]
+    named = {p for lab in stale_labels for p in lab["principal"].split(",") if lab["expect"] == "fire"}
+    assert named
+    assert {p.rsplit("/", 1)[-1] for p in named} <= set(got)
