@@ -27,7 +27,9 @@ sys.path.insert(0, str(HERE.parent))
 import cloudtrail_hunt as ch  # noqa: E402
 from tests.query.test_guide_queries import QUERIES  # noqa: E402
 
-FENCED = "'StopLogging','DeleteTrail','DeleteConfigurationRecorder','ScheduleKeyDeletion','DisableKey'"
+FENCED = (
+    "'StopLogging','DeleteTrail','DeleteConfigurationRecorder','ScheduleKeyDeletion','DisableKey'"
+)
 SQL = {
     "aws-iam-02": """
         SELECT eventTime AS "@timestamp", eventName, "userIdentity.arn", sourceIPAddress,
@@ -121,7 +123,9 @@ def prepare(events: int) -> Path:
 def _same(ours: pl.DataFrame, theirs: pl.DataFrame) -> bool:
     # Compare as multisets of rows (ties may order differently), times at ms precision.
     def rows(frame: pl.DataFrame) -> list[tuple[str, ...]]:
-        frame = frame.with_columns(pl.col(pl.Datetime).dt.cast_time_unit("ms").dt.replace_time_zone(None))
+        frame = frame.with_columns(
+            pl.col(pl.Datetime).dt.cast_time_unit("ms").dt.replace_time_zone(None)
+        )
         return sorted(tuple(str(v) for v in row) for row in frame.iter_rows())
 
     return rows(ours) == rows(theirs)

@@ -64,8 +64,8 @@ def write(frame: pl.DataFrame, fmt: str, out: IO[bytes] | None = None) -> None:
         elif fmt == "csv":
             writer = csv.writer(text)
             writer.writerow(frame.columns)  # named by the query, not by log content
-            for row in frame.iter_rows():
-                writer.writerow([csv_safe(display_value(v)) for v in row])
+            for values in frame.iter_rows():
+                writer.writerow([csv_safe(display_value(v)) for v in values])
         else:
             msg = f"unknown format {fmt!r}; expected one of {', '.join(map(repr, FORMATS))}"
             raise ValueError(msg)

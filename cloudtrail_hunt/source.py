@@ -23,7 +23,9 @@ from cloudtrail_hunt.ingest.layout import UNKNOWN
 from cloudtrail_hunt.ingest.normalize import ObjectRecords, normalize
 from cloudtrail_hunt.ingest.pipeline import ingest
 
-Source = str | Path | pl.LazyFrame | pl.DataFrame
+Source = str | Path | pl.LazyFrame | pl.DataFrame | list[dict[str, object]]
+#: Logs Insights system fields a caller may give with each record (reference §14).
+SYSTEM_KEYS = ("@timestamp", "@message", "@logStream", "@log", "@ingestionTime")
 
 
 def is_lake(path: str | Path) -> bool:
@@ -32,7 +34,7 @@ def is_lake(path: str | Path) -> bool:
 
 
 def cache_lake(source: str | Path) -> Path:
-    """Where raw logs at `source` are ingested for querying (``CLOUDTRAIL_HUNT_CACHE`` or ~/.cache)."""
+    """Where raw logs at `source` are ingested for querying (``$CLOUDTRAIL_HUNT_CACHE``)."""
     key = str(source) if str(source).startswith("s3://") else str(Path(source).resolve())
     root = os.environ.get("CLOUDTRAIL_HUNT_CACHE") or Path.home() / ".cache" / "cloudtrail-hunt"
     return Path(root) / "lakes" / hashlib.sha256(key.encode()).hexdigest()[:20]
@@ -48,6 +50,8 @@ def open_source(
 ) -> pl.LazyFrame:
     """A LazyFrame of CloudTrail events in the lake schema, limited to the range and filters."""
     lo, hi = to_utc(start), to_utc(end)
+    if isinstance(source, list):
+        return _restrict(records_frame(source), lo, hi, accounts, regions)
     if isinstance(source, pl.DataFrame | pl.LazyFrame):
         return _restrict(source.lazy(), lo, hi, accounts, regions)
     if is_lake(source):
@@ -131,7 +135,10 @@ def log_events_frame(path: str | Path) -> pl.LazyFrame:
             "@message": pl.String,
         },
     )
-    to_time = {c: pl.from_epoch(c, "ms").dt.replace_time_zone("UTC") for c in ("@timestamp", "@ingestionTime")}
+    to_time = {
+        c: pl.from_epoch(c, "ms").dt.replace_time_zone("UTC")
+        for c in ("@timestamp", "@ingestionTime")
+    }
     return frame.with_columns(**to_time).lazy()
 
 
@@ -146,16 +153,43 @@ def _log_group(file: Path) -> str:
 def records_frame(records: Iterable[Mapping[str, object]], source: str = "memory") -> pl.LazyFrame:
     """CloudTrail records (parsed JSON) as a LazyFrame in the lake schema, for notebooks and tests.
 
+    Keys starting with ``@`` are Logs Insights system fields given with the record
+    (``@logStream``, ``@log``, ``@message``, ``@timestamp`` as ISO-8601 or epoch ms), not part
+    of it; they become columns of the same name.
+
     Raises
     ------
     RecordError
         For a record the ingest would quarantine (no `eventTime`, wrong types).
     """
-    raws = [
-        (i, json.dumps(r, separators=(",", ":"), ensure_ascii=False).encode(), None)
-        for i, r in enumerate(records)
+    rows = list(records)
+    system = {k: [r.get(k) for r in rows] for k in SYSTEM_KEYS if any(k in r for r in rows)}
+    raws: list[tuple[int, bytes, bytes | None]] = [
+        (
+            i,
+            json.dumps(
+                {k: v for k, v in r.items() if not k.startswith("@")},
+                separators=(",", ":"),
+                ensure_ascii=False,
+            ).encode(),
+            None,
+        )
+        for i, r in enumerate(rows)
     ]
     normalized = normalize([ObjectRecords(source, UNKNOWN, raws)])
     for where, index, reason in normalized.rejected:
         raise RecordError(where, index, reason)
-    return normalized.frame.drop("is_insight", strict=False).lazy()
+    frame = normalized.frame.drop("is_insight", strict=False)
+    for name, values in system.items():
+        frame = frame.with_columns(_system_column(name, values))
+    return frame.lazy()
+
+
+def _system_column(name: str, values: list[object]) -> pl.Series:
+    if name not in {"@timestamp", "@ingestionTime"}:
+        return pl.Series(name, [None if v is None else str(v) for v in values], pl.String)
+    if all(isinstance(v, int) or v is None for v in values):
+        millis = pl.Series(name, values, pl.Int64)
+        return millis.cast(pl.Datetime("ms")).dt.replace_time_zone("UTC")
+    text = pl.Series(name, [None if v is None else str(v) for v in values], pl.String)
+    return text.str.to_datetime(time_zone="UTC", time_unit="ms")

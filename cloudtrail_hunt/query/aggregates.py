@@ -62,7 +62,8 @@ aggregate("stddev", args=1)(_numeric(lambda e: e.std(ddof=0)))
 def _pct(ctx: Context, node: ir.Call) -> Value:
     share = node.args[1]
     if not isinstance(share, ir.Number) or not 0 <= share.value <= 100:
-        raise QueryError("`pct` takes a percentile from 0 to 100", share.line, share.column)
+        msg = "`pct` takes a percentile from 0 to 100"
+        raise QueryError(msg, share.line, share.column)
     number = as_num(ctx.value(node.args[0]))
     return Value(number.quantile(share.value / 100, interpolation="nearest"), Kind.NUM)
 

@@ -1,4 +1,4 @@
-"""The Logs Insights scalar functions (§8 of reference/logs-insights.md): name, arity, Polars builder.
+"""The Logs Insights scalar functions (reference/logs-insights.md §8): name, arity, builder.
 
 Names are case-insensitive; the table is keyed by the lower-cased name. Aggregations live in
 aggregates.py. Each builder gets the compile context and the call node, and returns a Value.
@@ -222,8 +222,12 @@ function("toInt", "toLong", args=1)(_unary_number(lambda e: e.cast(pl.Int64, str
 
 @function("round", args=(1, 2))
 def _round(ctx: Context, node: ir.Call) -> Value:
-    digits = _literal(node, 1, ir.Number).value if len(node.args) > 1 else 0  # type: ignore[attr-defined]
-    return Value(_num(ctx, node, 0).round(int(digits)), Kind.NUM)
+    digits = 0
+    if len(node.args) > 1:
+        literal = _literal(node, 1, ir.Number)
+        assert isinstance(literal, ir.Number)
+        digits = int(literal.value)
+    return Value(_num(ctx, node, 0).round(digits), Kind.NUM)
 
 
 @function("greatest", args=(1, None))
@@ -262,7 +266,8 @@ def period(ctx: Context, node: ir.Expr, *, cap: bool) -> str:
         )
         amount = _CAPS[unit]
     if amount <= 0:
-        raise QueryError("a period must be positive", node.line, node.column)
+        msg = "a period must be positive"
+        raise QueryError(msg, node.line, node.column)
     if amount != int(amount):
         if unit not in _UNIT_MS:
             msg = f"a fractional period of unit `{unit}` is not supported"
@@ -358,7 +363,7 @@ def _json_stringify(ctx: Context, node: ir.Call) -> Value:
 @function("jsonArraySize", args=1)
 def _json_array_size(ctx: Context, node: ir.Call) -> Value:
     text = _str(ctx, node, 0)
-    size = text.str.json_decode(pl.List(pl.String), infer_schema_length=None).list.len()
+    size = text.str.json_decode(pl.List(pl.String)).list.len()
     return Value(pl.when(text.str.starts_with("[")).then(size), Kind.NUM)
 
 

@@ -106,7 +106,7 @@ class Binary(Node):
 
 @dataclass(frozen=True, slots=True)
 class Like(Node):
-    """`x like "text"` (substring), `x like /re/` or `x =~ /re/` (search); `negated` for `not like`."""
+    """`x like "text"` (substring), `x like /re/` or `x =~ /re/` (search); negated: `not like`."""
 
     operand: Expr
     pattern: String | Regex
@@ -122,8 +122,9 @@ class In(Node):
     negated: bool = False
 
 
-Expr = Field | String | Number | Regex | Duration | ListLiteral | Call | Index | Negate | Not
-Expr = Expr | Binary | Like | In
+Expr = (
+    Field | String | Number | Regex | Duration | ListLiteral | Call | Index | Negate | Not | Binary
+) | (Like | In)
 
 COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 ARITHMETIC = frozenset({"+", "-", "*", "/", "%", "^"})

@@ -41,7 +41,10 @@ def check(query: ir.Query) -> None:
             for node in walk(item.expr):
                 if isinstance(node, ir.Call) and node.name == "bin":
                     msg = "`bin` cannot be used in the second `stats`"
-                    hint = "carry a time through the first `stats` (`max(@timestamp) as t`) and use `datefloor(t, …)`"
+                    hint = (
+                        "carry a time through the first `stats` (`max(@timestamp) as t`) "
+                        "and use `datefloor(t, …)`"
+                    )
                     raise QueryError(msg, node.line, node.column, hint)
     for i, command in enumerate(commands):
         if isinstance(command, ir.Dedup):

@@ -28,6 +28,7 @@ _TERMINALS = {
     "PIPE": "`|`", "COMMA": "`,`", "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`",
     "AS": "`as`", "BY": "`by`", "INTO": "`into`", "COMPARE": "a comparison",
     "LIKE": "`like`", "IN": "`in`", "STAR": "`*`", "ADD": "`+` or `-`", "MUL": "`/` or `%`",
+    "closing quote": "a closing quote", "closing /": "a closing `/`",
 }  # fmt: skip
 
 
@@ -54,7 +55,8 @@ def parse(text: str) -> ir.Query:
         msg = f"the query is {len(text):,} characters long"
         raise QuerySyntaxError(msg, 1, 1, f"the limit is {MAX_QUERY_CHARS:,}")
     if not text.strip() or all(_is_comment(line) for line in text.splitlines()):
-        raise QuerySyntaxError("the query is empty", 1, 1, "expected a command such as `fields`")
+        msg = "the query is empty"
+        raise QuerySyntaxError(msg, 1, 1, "expected a command such as `fields`")
     try:
         tree = _parser().parse(text)
         return ToIR(text).transform(tree)
@@ -91,23 +93,25 @@ def _syntax_error(error: UnexpectedInput, text: str) -> QuerySyntaxError:
     ):
         lines = text.rstrip().splitlines()
         line, column = len(lines), len(lines[-1]) + 1
-        reason, expected = "the query ends too early", getattr(error, "expected", set())
+        reason = "the query ends too early"
+        expected: set[str] | frozenset[str] = set(getattr(error, "expected", ()))
     elif isinstance(error, UnexpectedToken):
         if "FIELDS" in error.expected and error.token.type == "NAME":
             return _unknown_command(str(error.token), line, column, text)
         reason, expected = f"unexpected {_describe(error.token)}", error.expected
     else:
         assert isinstance(error, UnexpectedCharacters)
-        word = _word_at(text, error.pos_in_stream)
+        pos = error.pos_in_stream or 0
+        word = _word_at(text, pos)
         allowed = error.allowed or set()
         if "FIELDS" in allowed and word:  # at the start of a command
             return _unknown_command(word, line, column, text)
-        reason = f"unexpected {word or text[error.pos_in_stream]!r}"
-        if text[error.pos_in_stream] in "\"'":
-            reason = "unterminated string"
-        elif text[error.pos_in_stream] == "/":
-            reason = "unterminated /regex/"
+        reason = f"unexpected {word or text[pos]!r}"
         expected = allowed
+        if text[pos] in "\"'":
+            reason, expected = "unterminated string", {"closing quote"}
+        elif text[pos] == "/":
+            reason, expected = "unterminated /regex/", {"closing /"}
     hint = _expected(expected)
     return QuerySyntaxError(reason, line, column, hint, caret(text, line, column))
 
@@ -115,7 +119,9 @@ def _syntax_error(error: UnexpectedInput, text: str) -> QuerySyntaxError:
 def _unknown_command(word: str, line: int, column: int, text: str) -> QuerySyntaxError:
     close = difflib.get_close_matches(word.lower(), [c.lower() for c in COMMANDS], n=1)
     hint = f"did you mean {close[0]!r}?" if close else "expected one of " + ", ".join(COMMANDS)
-    return QuerySyntaxError(f"unknown command {word!r}", line, column, hint, caret(text, line, column))
+    return QuerySyntaxError(
+        f"unknown command {word!r}", line, column, hint, caret(text, line, column)
+    )
 
 
 def _word_at(text: str, pos: int) -> str:

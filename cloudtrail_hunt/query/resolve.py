@@ -1,4 +1,4 @@
-"""Field resolution: a Logs Insights field name → a lake column, a JSON-path extraction or a system field.
+"""Field resolution: a Logs Insights field name → a column, a JSON-path extraction, a system field.
 
 Order (reference/logs-insights.md §3, §4, §12): fields the query computed (aliases, `parse`,
 `stats` outputs); paths into a `jsonParse` value; system fields; columns of the source frame

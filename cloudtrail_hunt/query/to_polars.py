@@ -150,7 +150,9 @@ class _Compiler:
             keys, flags = sort_keys(self.value(key.expr), key.descending is not False)
             by += keys
             descending += flags
-        self.frame = self.frame.sort(by, descending=descending, nulls_last=True, maintain_order=True)
+        self.frame = self.frame.sort(
+            by, descending=descending, nulls_last=True, maintain_order=True
+        )
         self.sorted = True
 
     @command.register
@@ -175,7 +177,9 @@ class _Compiler:
             self.frame = self.frame.sort(keys, descending=flags, maintain_order=True)
         values = [as_str(self.value(f)) for f in node.fields]
         # Records with a missing key are never duplicates (§5.8).
-        keep = pl.struct(values).is_first_distinct() | pl.any_horizontal(v.is_null() for v in values)
+        keep = pl.struct(values).is_first_distinct() | pl.any_horizontal(
+            v.is_null() for v in values
+        )
         self.frame = (
             self.frame.with_columns(keep.alias("__keep")).filter(pl.col("__keep")).drop("__keep")
         )
@@ -243,7 +247,8 @@ class _Compiler:
 
     @value.register
     def _list(self, node: ir.ListLiteral) -> Value:
-        raise QueryError("a list is only allowed after `in`", node.line, node.column)
+        msg = "a list is only allowed after `in`"
+        raise QueryError(msg, node.line, node.column)
 
     @value.register
     def _not(self, node: ir.Not) -> Value:
@@ -421,4 +426,3 @@ def _element_text(item: Any) -> str:
     if isinstance(item, str):
         return item
     return json.dumps(item, separators=(",", ":"), ensure_ascii=False)
-

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 from lark import Token, Transformer, v_args
 from lark.tree import Meta
@@ -79,7 +79,12 @@ def glob_to_regex(glob: str) -> str:
     return out
 
 
-def _pos(meta: Meta | Token) -> dict[str, int]:
+class _Pos(TypedDict):
+    line: int
+    column: int
+
+
+def _pos(meta: Meta | Token) -> _Pos:
     return {"line": getattr(meta, "line", 0) or 0, "column": getattr(meta, "column", 0) or 0}
 
 
@@ -248,7 +253,7 @@ class ToIR(Transformer[Token, ir.Query]):
     def index(self, meta: Meta, children: list[Any]) -> ir.Index:
         return ir.Index(children[0], int(children[1]), **_pos(meta))
 
-    def list(self, meta: Meta, children: list[Any]) -> ir.ListLiteral:
+    def value_list(self, meta: Meta, children: list[Any]) -> ir.ListLiteral:
         return ir.ListLiteral(tuple(c for c in children if c is not None), **_pos(meta))
 
     def field(self, meta: Meta, children: list[Any]) -> ir.Field:

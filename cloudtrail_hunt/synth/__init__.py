@@ -24,11 +24,11 @@ from pathlib import Path
 
 from cloudtrail_hunt.synth.credential_reports import derive_labels, reports
 from cloudtrail_hunt.synth.identities import ALLOWED_REGIONS, build_org
+from cloudtrail_hunt.synth.lambda_logs import write_audit_lambda_logs
 from cloudtrail_hunt.synth.records import epoch
 from cloudtrail_hunt.synth.routine import routine
 from cloudtrail_hunt.synth.scenarios import plant_all, run_all
 from cloudtrail_hunt.synth.schedule import MIN_DAYS, Schedule
-from cloudtrail_hunt.synth.lambda_logs import write_audit_lambda_logs
 from cloudtrail_hunt.synth.side_inputs import write_side_inputs
 from cloudtrail_hunt.synth.trail import Trail
 from cloudtrail_hunt.synth.writer import write_trail

@@ -13,21 +13,30 @@ import polars as pl
 from tests.conftest import make_event
 from tests.test_cli import run
 
-ROOT_LOGINS = 'filter eventName = "ConsoleLogin" and userIdentity.type = "Root" | fields eventID, userAgent'
+ROOT_LOGINS = (
+    'filter eventName = "ConsoleLogin" and userIdentity.type = "Root" | fields eventID, userAgent'
+)
 
 
 def _trail(folder: Path, *records: dict) -> Path:
-    key = folder / "AWSLogs/111122223333/CloudTrail/us-east-1/2026/10/01/f_CloudTrail_us-east-1_1.json.gz"
+    key = (
+        folder
+        / "AWSLogs/111122223333/CloudTrail/us-east-1/2026/10/01/f_CloudTrail_us-east-1_1.json.gz"
+    )
     key.parent.mkdir(parents=True)
     key.write_bytes(gzip.compress(json.dumps({"Records": list(records)}).encode()))
     return folder
 
 
 def _hostile_trail(tmp_path: Path) -> Path:
-    root = {"userIdentity.type": "Root", "eventName": "ConsoleLogin", "recipientAccountId": "111122223333"}
+    root = {
+        "userIdentity.type": "Root",
+        "eventName": "ConsoleLogin",
+        "recipientAccountId": "111122223333",
+    }
     return _trail(
         tmp_path / "logs",
-        make_event(**root, eventID="e1", userAgent="=HYPERLINK(\"http://x\")\x1b[31m"),
+        make_event(**root, eventID="e1", userAgent='=HYPERLINK("http://x")\x1b[31m'),
         make_event(**root, eventID="e2", userAgent="[bold]Mozilla[/bold]"),
         make_event(eventName="ConsoleLogin", eventID="e3", recipientAccountId="111122223333"),
     )
@@ -70,7 +79,15 @@ def test_query_time_window_limits_rows(sample_lake: Path) -> None:
     text = "stats count() as n"
     whole = json.loads(run("query", str(sample_lake), text, "--format", "json").stdout)[0]["n"]
     window = run(
-        "query", str(sample_lake), text, "--format", "json", "--start", "2026-10-02", "--end", "2026-10-03"
+        "query",
+        str(sample_lake),
+        text,
+        "--format",
+        "json",
+        "--start",
+        "2026-10-02",
+        "--end",
+        "2026-10-03",
     )
     one_day = json.loads(window.stdout)[0]["n"]
     assert 0 < one_day < whole

@@ -75,25 +75,44 @@ def _search(pattern: str, value: Any) -> bool:
 # Plain-Python readings of each query's filters (§7: a missing field fails `=`, `like`, `in`
 # and passes `not like`).
 ORACLES: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "aws-iam-02": lambda r: r.get("eventName") in {"CreateAccessKey", "UpdateAccessKey"}
-    and (
-        _get(r, "userIdentity.type") == "Root"
-        or _search(":root$", _get(r, "requestParameters.userName"))
+    "aws-iam-02": lambda r: (
+        r.get("eventName") in {"CreateAccessKey", "UpdateAccessKey"}
+        and (
+            _get(r, "userIdentity.type") == "Root"
+            or _search(":root$", _get(r, "requestParameters.userName"))
+        )
     ),
-    "aws-iam-03": lambda r: r.get("eventName") == "ConsoleLogin"
-    and _get(r, "userIdentity.type") == "IAMUser"
-    and not _search("^break-glass-", _get(r, "userIdentity.userName")),
-    "aws-iam-06": lambda r: r.get("eventName") == "UpdateAssumeRolePolicy"
-    and (
-        _search(r'"Principal":\s*"\*"', _get(r, "requestParameters.policyDocument"))
-        or _search(':root"', _get(r, "requestParameters.policyDocument"))
+    "aws-iam-03": lambda r: (
+        r.get("eventName") == "ConsoleLogin"
+        and _get(r, "userIdentity.type") == "IAMUser"
+        and not _search("^break-glass-", _get(r, "userIdentity.userName"))
     ),
-    "aws-iam-07": lambda r: r.get("eventName") == "DeleteRolePermissionsBoundary"
-    or (r.get("eventName") == "CreateRole" and not _get(r, "requestParameters.permissionsBoundary")),
-    "aws-iam-08": lambda r: r.get("errorCode") == "AccessDenied"
-    and _search("service control policy", r.get("errorMessage"))
-    and r.get("eventName")
-    in {"StopLogging", "DeleteTrail", "DeleteConfigurationRecorder", "ScheduleKeyDeletion", "DisableKey"},
+    "aws-iam-06": lambda r: (
+        r.get("eventName") == "UpdateAssumeRolePolicy"
+        and (
+            _search(r'"Principal":\s*"\*"', _get(r, "requestParameters.policyDocument"))
+            or _search(':root"', _get(r, "requestParameters.policyDocument"))
+        )
+    ),
+    "aws-iam-07": lambda r: (
+        r.get("eventName") == "DeleteRolePermissionsBoundary"
+        or (
+            r.get("eventName") == "CreateRole"
+            and not _get(r, "requestParameters.permissionsBoundary")
+        )
+    ),
+    "aws-iam-08": lambda r: (
+        r.get("errorCode") == "AccessDenied"
+        and _search("service control policy", r.get("errorMessage"))
+        and r.get("eventName")
+        in {
+            "StopLogging",
+            "DeleteTrail",
+            "DeleteConfigurationRecorder",
+            "ScheduleKeyDeletion",
+            "DisableKey",
+        }
+    ),
 }
 
 # How many events of each labelled scenario the literal query returns, and why. Scenarios of the
@@ -106,14 +125,17 @@ SCENARIOS: dict[str, dict[str, tuple[int, str]]] = {
     },
     "aws-iam-03": {
         "iam-user-console-login": (1, "direct IAM-user sign-in"),
-        "iam-user-console-login-repeat-suppressed": (3, "the query counts what the alert suppresses"),
+        "iam-user-console-login-repeat-suppressed": (
+            3,
+            "the query counts what the alert suppresses",
+        ),
         "iam-user-console-login-after-suppression": (1, "direct IAM-user sign-in"),
     },
     "aws-iam-06": {
         "trust-policy-external-account-root": (1, '`/:root"/` matches the external root'),
         "trust-policy-partner-account": (
             1,
-            "gap: `/:root\"/` also matches the allow-listed partner that has sts:ExternalId",
+            'gap: `/:root"/` also matches the allow-listed partner that has sts:ExternalId',
         ),
         # Not returned: `{"AWS": "*"}` and `["…", "*"]` (the regex wants `"Principal": "*"`),
         # a bare 12-digit account id (no `:root"`), an org member's role ARN.
@@ -229,11 +251,16 @@ def test_guide_stale_user_query_on_log_group_counts_every_stale_line(
     assert per_user, "the sample trail has stale users"
 
     result = ch.query(STALE_QUERY.replace("@logStream", "@log"), LAMBDA_LOGS)
-    got = {row["user"]: (row["occurrences"], int(row["max_idle"])) for row in result.iter_rows(named=True)}
+    got = {
+        row["user"]: (row["occurrences"], int(row["max_idle"]))
+        for row in result.iter_rows(named=True)
+    }
     assert got == {user: (len(days), max(days)) for user, days in per_user.items()}
     idle = [int(v) for v in result["max_idle"]]
     assert idle == sorted(idle, reverse=True), "max(days) and the sort must be numeric"
     stale_labels = [lab for lab in labels if lab["signal"].startswith("stale-users")]
-    named = {p for lab in stale_labels for p in lab["principal"].split(",") if lab["expect"] == "fire"}
+    named = {
+        p for lab in stale_labels for p in lab["principal"].split(",") if lab["expect"] == "fire"
+    }
     assert named
     assert {p.rsplit("/", 1)[-1] for p in named} <= set(got)
