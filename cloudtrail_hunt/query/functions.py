@@ -6,12 +6,15 @@ aggregates.py. Each builder gets the compile context and the call node, and retu
 
 from __future__ import annotations
 
+import base64
 import ipaddress
+import json
 import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote, unquote
 
 import polars as pl
 
@@ -58,6 +61,13 @@ class Function:
 
 
 FUNCTIONS: dict[str, Function] = {}
+#: Documented functions we do not emulate, and why (they fail clearly rather than guess).
+UNSUPPORTED_FUNCTIONS = {
+    "parsedate": "Java date patterns are not translated; compare `toMillis(@timestamp)` instead",
+    "querystarttime": "the query window is a parameter here; use --start/--end",
+    "queryendtime": "the query window is a parameter here; use --start/--end",
+    "querytimerange": "the query window is a parameter here; use --start/--end",
+}
 
 
 def function(*names: str, args: int | tuple[int, int | None]) -> Callable[[Builder], Builder]:
@@ -448,3 +458,143 @@ def _subnet(version: int | None) -> Builder:
 function("isIpInSubnet", args=2)(_subnet(None))
 function("isIpv4InSubnet", args=2)(_subnet(4))
 function("isIpv6InSubnet", args=2)(_subnet(6))
+
+
+def _ip_number(text: str) -> int | None:
+    ip = _parse_ip(text)
+    return int(ip) if isinstance(ip, ipaddress.IPv4Address) else None
+
+
+@function("ipv4ToNumber", args=1)
+def _ipv4_to_number(ctx: Context, node: ir.Call) -> Value:
+    return Value(_text_map(_str(ctx, node, 0), _ip_number, pl.Int64), Kind.NUM)
+
+
+function("isReservedIP", args=1)(
+    _ip_builder(lambda t: (ip := _parse_ip(t)) is not None and not ip.is_global)
+)
+
+
+# --- more string functions (newer CloudWatch docs) ---------------------------------------------
+
+
+def _text_map(
+    expr: pl.Expr, fn: Callable[[str], object], dtype: type[pl.DataType] | pl.DataType
+) -> pl.Expr:
+    """Apply a Python function to each distinct non-null value (for what Polars lacks)."""
+
+    def apply(series: pl.Series) -> pl.Series:
+        mapping = {}
+        for text in series.drop_nulls().unique().to_list():
+            try:
+                mapping[text] = fn(text)
+            except (ValueError, UnicodeError):
+                mapping[text] = None
+        return series.replace_strict(mapping, default=None, return_dtype=dtype)
+
+    return expr.map_batches(apply, return_dtype=dtype)
+
+
+@function("split", args=2)
+def _split(ctx: Context, node: ir.Call) -> Value:
+    delimiter = _literal(node, 1, ir.String)
+    assert isinstance(delimiter, ir.String)
+    parts = _text_map(
+        _str(ctx, node, 0),
+        lambda t: json.dumps(t.split(delimiter.value), separators=(",", ":")),
+        pl.String,
+    )
+    return Value(parts, Kind.JSON)
+
+
+@function("urlencode", args=1)
+def _urlencode(ctx: Context, node: ir.Call) -> Value:
+    return Value(_text_map(_str(ctx, node, 0), lambda t: quote(t, safe=""), pl.String), Kind.STR)
+
+
+@function("urldecode", args=1)
+def _urldecode(ctx: Context, node: ir.Call) -> Value:
+    return Value(_text_map(_str(ctx, node, 0), unquote, pl.String), Kind.STR)
+
+
+@function("base64encode", args=1)
+def _base64encode(ctx: Context, node: ir.Call) -> Value:
+    return Value(_str(ctx, node, 0).str.encode("base64"), Kind.STR)
+
+
+@function("base64decode", args=1)
+def _base64decode(ctx: Context, node: ir.Call) -> Value:
+    decode = lambda t: base64.b64decode(t, validate=True).decode("utf-8")  # noqa: E731
+    return Value(_text_map(_str(ctx, node, 0), decode, pl.String), Kind.STR)
+
+
+@function("hexToAscii", args=1)
+def _hex_to_ascii(ctx: Context, node: ir.Call) -> Value:
+    decode = lambda t: bytes.fromhex(t.removeprefix("0x")).decode("ascii")  # noqa: E731
+    return Value(_text_map(_str(ctx, node, 0), decode, pl.String), Kind.STR)
+
+
+@function("hexToDec", args=1)
+def _hex_to_dec(ctx: Context, node: ir.Call) -> Value:
+    return Value(_text_map(_str(ctx, node, 0), lambda t: int(t, 16), pl.Int64), Kind.NUM)
+
+
+@function("decToHex", args=1)
+def _dec_to_hex(ctx: Context, node: ir.Call) -> Value:
+    number = _num(ctx, node, 0).cast(pl.Int64, strict=False).cast(pl.String)
+    return Value(_text_map(number, lambda t: format(int(t), "x"), pl.String), Kind.STR)
+
+
+@function("messageSize", args=1)
+def _message_size(ctx: Context, node: ir.Call) -> Value:
+    return Value(_str(ctx, node, 0).str.len_bytes(), Kind.NUM)
+
+
+@function("case", args=(2, 21))
+def _case(ctx: Context, node: ir.Call) -> Value:
+    # case(cond1, value1, …, [default]); at most 10 branches (§8.4).
+    pairs = [(node.args[i], node.args[i + 1]) for i in range(0, len(node.args) - 1, 2)]
+    default = ctx.value(node.args[-1]) if len(node.args) % 2 else None
+    if len(pairs) > 10:
+        msg = "`case` takes at most 10 branches"
+        raise QueryError(msg, node.line, node.column)
+    values = [ctx.value(v) for _, v in pairs] + ([default] if default is not None else [])
+    same = len({v.kind for v in values}) == 1
+    pick = (lambda v: v.expr) if same else as_str
+    chain: Any = pl.when(as_bool(ctx.value(pairs[0][0]))).then(pick(values[0]))
+    for (cond, _), value in zip(pairs[1:], values[1 : len(pairs)], strict=True):
+        chain = chain.when(as_bool(ctx.value(cond))).then(pick(value))
+    result = chain.otherwise(pick(default) if default is not None else None)
+    return Value(result, values[0].kind if same else Kind.STR)
+
+
+@function("jsonArrayContains", args=2)
+def _json_array_contains(ctx: Context, node: ir.Call) -> Value:
+    wanted = node.args[1]
+    if not isinstance(wanted, ir.String | ir.Number):
+        msg = "argument 2 of `jsonArrayContains` must be a string or number literal"
+        raise QueryError(msg, wanted.line, wanted.column)
+    target = wanted.value
+
+    def contains(text: str) -> bool:
+        parsed = json.loads(text)
+        return isinstance(parsed, list) and target in parsed  # case-sensitive, exact
+
+    found = _text_map(_str(ctx, node, 0), contains, pl.Boolean)
+    return Value(found.fill_null(False), Kind.BOOL)
+
+
+@function("formatDate", "strftime", args=2)
+def _format_date(ctx: Context, node: ir.Call) -> Value:
+    pattern = _literal(node, 1, ir.String)
+    assert isinstance(pattern, ir.String)
+    return Value(as_time(ctx.value(node.args[0])).dt.strftime(pattern.value), Kind.STR)
+
+
+@function("haversine", args=4)
+def _haversine(ctx: Context, node: ir.Call) -> Value:
+    lat1, lon1, lat2, lon2 = (_num(ctx, node, i).radians() for i in range(4))
+    a = ((lat2 - lat1) / 2).sin().pow(2) + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2).sin().pow(
+        2
+    )
+    return Value(2 * 6371.0 * a.sqrt().arcsin(), Kind.NUM)  # kilometres

@@ -20,7 +20,7 @@ import polars as pl
 from cloudtrail_hunt.errors import QueryError, QuerySyntaxError, QueryUnsupportedError
 from cloudtrail_hunt.query import ir
 from cloudtrail_hunt.query.aggregates import AGGREGATES
-from cloudtrail_hunt.query.functions import FUNCTIONS, json_member
+from cloudtrail_hunt.query.functions import FUNCTIONS, UNSUPPORTED_FUNCTIONS, json_member
 from cloudtrail_hunt.query.lower import check
 from cloudtrail_hunt.query.resolve import Scope
 from cloudtrail_hunt.query.transform import capture_groups
@@ -304,6 +304,10 @@ class _Compiler:
         if node.name in AGGREGATES:
             return self._aggregate(node)
         function = FUNCTIONS.get(node.name)
+        if node.name in UNSUPPORTED_FUNCTIONS:
+            construct = f"{node.name}()"
+            hint = UNSUPPORTED_FUNCTIONS[node.name]
+            raise QueryUnsupportedError(construct, node.line, node.column, hint)
         if function is None:
             raise _unknown_function(node)
         _check_arity(node, function.name, function.min_args, function.max_args)
