@@ -1,0 +1,337 @@
+"""The detection engine: signals → allow-lists → windowed counts → tiers → suppression → findings.
+
+One scan of the lake evaluates every signal's match expression at once and keeps only the rows
+that match something (a hunt's matches are a tiny share of the trail). Thresholds then run on
+those rows: sliding-window counts with Polars `rolling`, and the small sequential steps
+(suppression, digests) over the matches of each group.
+
+The range is ``[start, end)``; events before ``start`` are read as far back as the longest
+window, suppression or digest period needs, so a finding does not depend on where a hunt's
+range begins. Suppression is a state machine per group (a finding opens a suppression period;
+matches inside it join that finding): its state is rebuilt from one period before ``start``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from cloudtrail_hunt import schema
+from cloudtrail_hunt.detect.findings import FINDING_SCHEMA
+from cloudtrail_hunt.detect.model import Detection, Signal, Threshold, Tier
+from cloudtrail_hunt.detect.site import Site
+
+_TIME, _ID, _SOURCE, _INDEX = "__time", "__event_id", "__source", "__index"
+_PRINCIPAL, _ACCOUNT = "principal", "account"
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """Site overrides for one detection: thresholds by signal and tier, extra allow-list entries."""
+
+    thresholds: Mapping[tuple[str, Tier], Mapping[str, Any]]
+    allow: Mapping[str, frozenset[str]]
+
+
+NO_TUNING = Tuning({}, {})
+
+
+def run(
+    frame: pl.LazyFrame,
+    detections: Sequence[Detection],
+    *,
+    start: datetime,
+    end: datetime,
+    site: Site | None = None,
+    tuning: Mapping[str, Tuning] | None = None,
+) -> pl.DataFrame:
+    """Run `detections` over `frame` and return the findings that fired in ``[start, end)``."""
+    tuning = tuning or {}
+    site = site or Site()
+    plans = [
+        (detection, signal, _tuned(threshold, tuning.get(detection.id, NO_TUNING), signal))
+        for detection in detections
+        for signal in detection.signals
+        for threshold in signal.thresholds
+    ]
+    if not plans:
+        return pl.DataFrame(schema=FINDING_SCHEMA)
+    lookback = max(threshold.lookback for _, _, threshold in plans)
+    matches = _matches(frame, detections, start - lookback, end, site)
+    findings: list[dict[str, Any]] = []
+    for detection, signal, threshold in plans:
+        allow = tuning.get(detection.id, NO_TUNING).allow
+        rows = _signal_rows(matches, detection, signal, allow)
+        findings += _findings(rows, detection, signal, threshold, start, end)
+    out = pl.DataFrame(findings, schema=FINDING_SCHEMA)
+    return out.sort(["first_seen", "detection", "signal", "tier", "principal"], nulls_last=True)
+
+
+def _column(detection: Detection, signal: Signal) -> str:
+    return f"{detection.id}/{signal.name}"
+
+
+def _extra_columns(signal: Signal) -> set[str]:
+    names = set(signal.allow_fields)
+    for threshold in signal.thresholds:
+        names.update(k for k in threshold.group_by if k not in {_ACCOUNT, _PRINCIPAL})
+        if threshold.distinct is not None:
+            names.add(threshold.distinct)
+    return names
+
+
+def _matches(
+    frame: pl.LazyFrame, detections: Sequence[Detection], lo: datetime, hi: datetime, site: Site
+) -> pl.DataFrame:
+    """One pass over the lake: each signal's match flag, who, and the columns thresholds need."""
+    columns = frame.collect_schema().names()
+    wanted: dict[str, pl.Expr] = {
+        _TIME: pl.col(schema.EVENT_TIME),
+        _ID: pl.col("eventID") if "eventID" in columns else pl.lit(None, pl.String),
+        _SOURCE: pl.col(schema.SOURCE) if schema.SOURCE in columns else pl.lit(None, pl.String),
+        _INDEX: pl.col(schema.SOURCE_INDEX).cast(pl.Int64)
+        if schema.SOURCE_INDEX in columns
+        else pl.lit(None, pl.Int64),
+    }
+    flags: list[str] = []
+    for detection in detections:
+        for signal in detection.signals:
+            name = _column(detection, signal)
+            flags.append(name)
+            wanted[name] = signal.expression(site).fill_null(False)
+            wanted[f"{name}#principal"] = signal.principal.cast(pl.String)
+            wanted[f"{name}#account"] = signal.account.cast(pl.String)
+            if signal.unless_after is not None:
+                flags.append(f"{name}#unless")
+                wanted[f"{name}#unless"] = signal.unless_after[0].fill_null(False)
+            for extra in _extra_columns(signal):
+                wanted.setdefault(extra, pl.col(extra).cast(pl.String))
+    in_range = (pl.col(schema.EVENT_TIME) >= lo) & (pl.col(schema.EVENT_TIME) < hi)
+    return (
+        frame.filter(in_range)
+        .select(**wanted)
+        .filter(pl.any_horizontal(pl.col(flags)))
+        .sort(_TIME, maintain_order=True)
+        .collect()
+    )
+
+
+def _signal_rows(
+    matches: pl.DataFrame, detection: Detection, signal: Signal, allow: Mapping[str, frozenset[str]]
+) -> pl.DataFrame:
+    name = _column(detection, signal)
+    rows = matches.filter(pl.col(name)).with_columns(
+        pl.col(f"{name}#principal").alias(_PRINCIPAL), pl.col(f"{name}#account").alias(_ACCOUNT)
+    )
+    for column, values in allow.items():
+        if column not in rows.columns:
+            continue
+        rows = rows.filter(~pl.col(column).is_in(sorted(values)).fill_null(False))
+    if signal.unless_after is not None and not rows.is_empty():
+        guards = matches.filter(pl.col(f"{name}#unless")).select(
+            pl.col(f"{name}#principal").alias("__guard_principal"),
+            pl.col(_TIME).alias("__guard_time"),
+        )
+        period = signal.unless_after[1]
+        rows = (
+            rows.sort(_TIME)
+            .join_asof(
+                guards.sort("__guard_time"),
+                left_on=_TIME,
+                right_on="__guard_time",
+                by_left=_PRINCIPAL,
+                by_right="__guard_principal",
+                strategy="backward",
+                check_sortedness=False,  # sorted by time just above
+            )
+            .filter(
+                pl.col("__guard_time").is_null() | (pl.col(_TIME) - pl.col("__guard_time") > period)
+            )
+            .drop("__guard_time")
+        )
+    return rows
+
+
+def _tuned(threshold: Threshold, tuning: Tuning, signal: Signal) -> Threshold:
+    overrides = tuning.thresholds.get((signal.name, threshold.tier))
+    if not overrides:
+        return threshold
+    from dataclasses import replace
+
+    return replace(threshold, **overrides)
+
+
+def _findings(
+    rows: pl.DataFrame,
+    detection: Detection,
+    signal: Signal,
+    threshold: Threshold,
+    start: datetime,
+    end: datetime,
+) -> list[dict[str, Any]]:
+    if rows.is_empty():
+        return []
+    keys = list(threshold.group_by)
+    hits = _hits(rows, threshold, keys)
+    if threshold.batch is not None or threshold.digest is not None:
+        grouped = _periods(hits, threshold, keys)
+    else:
+        grouped = _suppressed(hits, threshold, keys)
+    out = []
+    for group in grouped:
+        # A finding belongs to the range in which it fired.
+        if not start <= group["fired"] < end:
+            continue
+        times = [e[_TIME] for e in group["evidence"]]
+        out.append(
+            {
+                "detection": detection.id,
+                "signal": signal.name,
+                "tier": str(group.get("tier", threshold.tier)),
+                "severity": str(detection.severity),
+                "account": group[_ACCOUNT],
+                "principal": group[_PRINCIPAL],
+                "first_seen": min(times),
+                "last_seen": max(times),
+                "count": len(group["evidence"]),
+                "threshold": _describe(threshold),
+                "baseline": group.get("baseline"),
+                "evidence": [
+                    {k: e[k] for k in ("event_id", "source", "index")} for e in group["evidence"]
+                ],
+                "response": list(detection.response),
+            }
+        )
+    return out
+
+
+def _describe(threshold: Threshold) -> str:
+    what = f"{threshold.count} distinct {threshold.distinct}" if threshold.distinct else None
+    what = what or (f"{threshold.count} events" if threshold.count > 1 else "any event")
+    parts = [what]
+    if threshold.window is not None:
+        parts.append(f"within {_text(threshold.window)}")
+    for name in ("suppress", "batch", "digest"):
+        value = getattr(threshold, name)
+        if value is not None:
+            parts.append(f"{name} {_text(value)}")
+    return ", ".join(parts)
+
+
+def _text(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _evidence(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {"event_id": row[_ID], "source": row[_SOURCE], "index": row[_INDEX], _TIME: row[_TIME]}
+
+
+def _hits(rows: pl.DataFrame, threshold: Threshold, keys: list[str]) -> list[dict[str, Any]]:
+    """Each match that satisfies the threshold, with the events that made it fire."""
+    records = rows.to_dicts()
+    if threshold.window is None and threshold.count == 1 and threshold.distinct is None:
+        return [{**r, "evidence": [_evidence(r)]} for r in records]
+    window = threshold.window or timedelta(days=36_500)
+    hits = []
+    # Matches are few: a sliding window per group over time-sorted rows is linear. The window
+    # is closed at both ends: events exactly `window` apart are in one window.
+    for group in _groups(records, keys).values():
+        first = 0
+        for last, row in enumerate(group):
+            while group[first][_TIME] < row[_TIME] - window:
+                first += 1
+            inside = group[first : last + 1]
+            if threshold.distinct is None:
+                size = len(inside)
+            else:
+                size = len({r[threshold.distinct] for r in inside if r[threshold.distinct]})
+            if size >= threshold.count:
+                hits.append({**row, "evidence": [_evidence(r) for r in inside]})
+    hits.sort(key=lambda h: h[_TIME])
+    return hits
+
+
+def _groups(
+    records: Iterable[dict[str, Any]], keys: list[str]
+) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(tuple(record[k] for k in keys), []).append(record)
+    return groups
+
+
+def _open(hit: dict[str, Any]) -> dict[str, Any]:
+    return {
+        _ACCOUNT: hit[_ACCOUNT],
+        _PRINCIPAL: hit[_PRINCIPAL],
+        "fired": hit[_TIME],
+        "evidence": list(hit["evidence"]),
+    }
+
+
+def _join(finding: dict[str, Any], hit: dict[str, Any]) -> None:
+    seen = {(e["source"], e["index"], e["event_id"]) for e in finding["evidence"]}
+    for event in hit["evidence"]:
+        if (event["source"], event["index"], event["event_id"]) not in seen:
+            finding["evidence"].append(event)
+
+
+def _suppressed(
+    hits: list[dict[str, Any]], threshold: Threshold, keys: list[str]
+) -> list[dict[str, Any]]:
+    """One finding per hit, or per suppression period: later hits in the period join it."""
+    out = []
+    for group in _groups(hits, keys).values():
+        current: dict[str, Any] | None = None
+        for hit in group:
+            period = threshold.suppress
+            if (
+                current is not None
+                and period is not None
+                and hit[_TIME] < current["fired"] + period
+            ):
+                _join(current, hit)
+                continue
+            if current is not None and threshold.window is not None and period is None:
+                # Overlapping windows of one burst are one finding, not one per event.
+                last = max(e[_TIME] for e in current["evidence"])
+                if min(e[_TIME] for e in hit["evidence"]) <= last:
+                    _join(current, hit)
+                    continue
+            current = _open(hit)
+            out.append(current)
+    return out
+
+
+def _periods(
+    hits: list[dict[str, Any]], threshold: Threshold, keys: list[str]
+) -> list[dict[str, Any]]:
+    """Batches and digests: one finding per group and period; digests escalate when repeated."""
+    period = threshold.batch or threshold.digest
+    assert period is not None
+    out = []
+    for group in _groups(hits, keys).values():
+        buckets: dict[int, dict[str, Any]] = {}
+        for hit in group:
+            # Periods are aligned to Monday 1970-01-05 UTC, so weeks run Monday to Sunday.
+            bucket = (hit[_TIME] - _EPOCH) // period
+            if bucket in buckets:
+                _join(buckets[bucket], hit)
+            else:
+                buckets[bucket] = _open(hit)  # reported in the range of its first match
+        for bucket, entry in sorted(buckets.items()):
+            if threshold.escalate_to is not None and bucket - 1 in buckets:
+                entry["tier"] = threshold.escalate_to
+            out.append(entry)
+    return out
+
+
+_EPOCH = datetime(1970, 1, 5, tzinfo=UTC)

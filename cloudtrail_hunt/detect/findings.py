@@ -1,0 +1,75 @@
+"""The findings table: its schema, and its renderers (terminal table, JSON Lines, CSV, Parquet).
+
+The JSON Lines keys `detection`, `signal`, `tier`, `severity`, `account`, `principal`,
+`first_seen`, `last_seen`, `count` and `evidence` (objects with `event_id`, `source`, `index`)
+are a stable interface: scripts depend on them. Every value is log-derived text and goes through
+the escaping writers of cloudtrail_hunt.output.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import IO, Any
+
+import polars as pl
+
+from cloudtrail_hunt import output
+
+EVIDENCE = pl.Struct({"event_id": pl.String(), "source": pl.String(), "index": pl.Int64()})
+_COLUMNS: dict[str, pl.DataType] = {
+    "detection": pl.String(),
+    "signal": pl.String(),
+    "tier": pl.String(),
+    "severity": pl.String(),
+    "account": pl.String(),
+    "principal": pl.String(),
+    "first_seen": pl.Datetime("us", "UTC"),
+    "last_seen": pl.Datetime("us", "UTC"),
+    "count": pl.Int64(),
+    "threshold": pl.String(),
+    "baseline": pl.String(),
+    "evidence": pl.List(EVIDENCE),
+    "response": pl.List(pl.String()),
+}
+FINDING_SCHEMA = pl.Schema(_COLUMNS)
+STABLE_KEYS = (
+    "detection", "signal", "tier", "severity", "account", "principal",
+    "first_seen", "last_seen", "count", "evidence",
+)  # fmt: skip
+FORMATS = ("table", "jsonl", "csv", "parquet")
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat().replace("+00:00", "Z") if hasattr(value, "isoformat") else value
+
+
+def write(findings: pl.DataFrame, fmt: str, out: IO[bytes] | None = None) -> None:
+    """Write findings in `fmt`: one of :data:`FORMATS`."""
+    if fmt == "jsonl":
+        lines = [
+            json.dumps({k: _iso(v) for k, v in row.items()}, ensure_ascii=False)
+            for row in findings.iter_rows(named=True)
+        ]
+        data = ("\n".join(lines) + ("\n" if lines else "")).encode()
+        (out or _stdout()).write(data)
+        return
+    if fmt == "table":
+        shown = findings.select(
+            "tier", "detection", "signal", "account", "principal", "first_seen", "count"
+        )
+        output.write(shown, "table", out)
+        return
+    if fmt == "csv":
+        flat = findings.with_columns(
+            pl.col("evidence").list.eval(pl.element().struct.field("event_id")).list.join(" "),
+            pl.col("response").list.join(" | "),
+        )
+        output.write(flat, "csv", out)
+        return
+    output.write(findings, fmt, out)
+
+
+def _stdout() -> IO[bytes]:
+    import sys
+
+    return sys.stdout.buffer

@@ -1,0 +1,175 @@
+"""The detection model: Detection, Signal, Threshold and their enums, checked when built.
+
+detections/aws_iam_NN_*.py ──► **model** ──► registry ──► engine ──► findings.
+A Detection carries the guide's metadata for one control and its signals; a Signal is a boolean
+Polars expression over lake columns plus who it is about; each Threshold routes the signal's
+matches to one tier, optionally counted over a sliding window, suppressed, batched or digested.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import polars as pl
+
+from cloudtrail_hunt.detect.site import Site
+from cloudtrail_hunt.errors import DetectionError
+
+
+class Tier(enum.StrEnum):
+    """Where a finding is routed (the guide's alert thresholds)."""
+
+    PAGE = "page"
+    TICKET = "ticket"
+    INFORMATIONAL = "informational"
+    DIGEST = "digest"
+
+
+class Severity(enum.StrEnum):
+    """The guide's severity of a control."""
+
+    CRITICAL = "CRITICAL"
+    HIGH = "HIGH"
+    MEDIUM = "MEDIUM"
+    LOW = "LOW"
+
+
+class ControlType(enum.StrEnum):
+    """Whether the control prevents or detects."""
+
+    PREVENTIVE = "PREVENTIVE"
+    DETECTIVE = "DETECTIVE"
+
+
+_DURATION = re.compile(r"(\d+)(m|h|d|w)")
+_UNIT = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def duration(text: str) -> timedelta:
+    """Parse ``"15m"``, ``"24h"``, ``"30d"`` or ``"1w"``."""
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        msg = f"invalid duration {text!r}; expected a number and m, h, d or w, e.g. '24h'"
+        raise ValueError(msg)
+    return timedelta(**{_UNIT[match[2]]: int(match[1])})
+
+
+@dataclass(frozen=True, slots=True)
+class ComplianceRef:
+    """A compliance mapping as the guide lists it: framework and reference."""
+
+    framework: str
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """One alert threshold of the guide: when a signal's matches become a finding of a tier.
+
+    A group (``group_by`` values, by default account and principal) fires when it has at
+    least ``count`` matches (or ``count`` distinct values of ``distinct``) within ``window``,
+    the window closed at both ends; without a window every match counts alone. ``suppress``
+    keeps one finding per group per period (later matches join it); ``batch`` gathers a group's
+    matches into fixed buckets (hourly informational batches); ``digest`` gathers them per
+    period and raises the tier to ``escalate_to`` when the previous period was non-empty too.
+    """
+
+    tier: Tier
+    count: int = 1
+    window: timedelta | None = None
+    distinct: str | None = None
+    group_by: tuple[str, ...] = ("account", "principal")
+    suppress: timedelta | None = None
+    batch: timedelta | None = None
+    digest: timedelta | None = None
+    escalate_to: Tier | None = None
+    guide: str = ""
+
+    def __post_init__(self) -> None:
+        if self.count < 1:
+            msg = f"count must be at least 1, got {self.count}"
+            raise ValueError(msg)
+        for name in ("window", "suppress", "batch", "digest"):
+            value = getattr(self, name)
+            if value is not None and value <= timedelta(0):
+                msg = f"{name} must be positive, got {value}"
+                raise ValueError(msg)
+        if self.escalate_to is not None and self.digest is None:
+            msg = "escalate_to needs a digest period"
+            raise ValueError(msg)
+
+    @property
+    def lookback(self) -> timedelta:
+        """How far before the hunted range events still matter to this threshold."""
+        # A digest escalates on the period before it: look back two periods.
+        spans = [self.window, self.suppress, self.digest and 2 * self.digest]
+        return max((s for s in spans if s is not None), default=timedelta(0))
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One log signal of the guide.
+
+    ``match`` is a boolean expression over lake columns, or a function of the site facts
+    returning one (partner accounts, naming conventions); ``principal`` and ``account`` say who
+    a match is about. ``allow_fields`` are the columns an allow-list entry may name.
+    """
+
+    name: str
+    description: str
+    match: pl.Expr | Callable[[Site], pl.Expr]
+    thresholds: tuple[Threshold, ...]
+    principal: pl.Expr = field(default_factory=lambda: pl.col("userIdentity.arn"))
+    account: pl.Expr = field(
+        default_factory=lambda: pl.coalesce(pl.col("recipientAccountId"), pl.col("account"))
+    )
+    allow_fields: tuple[str, ...] = ("userIdentity.arn",)
+    #: Drop a match that follows, within the period, an event of the same principal matching
+    #: this expression (control 04: a sign-in right after enrolling MFA).
+    unless_after: tuple[pl.Expr, timedelta] | None = None
+    guide: str = ""
+
+    def expression(self, site: Site) -> pl.Expr:
+        """The match expression for this site."""
+        return self.match if isinstance(self.match, pl.Expr) else self.match(site)
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """One control of the hardening guide, with its metadata and signals."""
+
+    id: str
+    title: str
+    control_type: ControlType
+    severity: Severity
+    compliance: tuple[ComplianceRef, ...]
+    signals: tuple[Signal, ...]
+    guide_query: str | None
+    response: tuple[str, ...]
+    references: tuple[str, ...] = ()
+    baseline: str = ""
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"aws-iam-\d\d-[a-z0-9-]+", self.id):
+            raise DetectionError(self.id, "ids are `aws-iam-NN-name`")
+        names = [s.name for s in self.signals]
+        if len(set(names)) != len(names):
+            raise DetectionError(self.id, f"duplicate signal names in {names}")
+        if not self.response:
+            raise DetectionError(self.id, "the guide's initial response is missing")
+
+    def signal(self, name: str) -> Signal:
+        """The signal called `name`."""
+        for signal in self.signals:
+            if signal.name == name:
+                return signal
+        known = ", ".join(repr(s.name) for s in self.signals)
+        raise DetectionError(self.id, f"no signal {name!r}; expected one of {known}")
+
+
+#: Allow-list entries: field → values that silence a match (site config adds to these).
+AllowList = Mapping[str, frozenset[str]]

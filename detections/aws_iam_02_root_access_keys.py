@@ -1,0 +1,51 @@
+"""aws-iam-02-root-access-keys: the root user creating or re-enabling an access key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from cloudtrail_hunt import expr as ct
+from cloudtrail_hunt.detect.model import ControlType, Detection, Severity, Signal, Threshold, Tier
+from detections._guide import QUERIES, RESPONSES
+
+ID = "aws-iam-02-root-access-keys"
+
+# The real event shape: root creates its own key, so `userIdentity.type` is Root and
+# `requestParameters` is null (no userName). The guide's `userName like /:root$/` branch cannot
+# match a real record (IAM user names cannot contain `:`); we judge by the caller.
+_ROOT_CALL = ct.identity("Root")
+
+DETECTION = Detection(
+    id=ID,
+    title="No access keys on the root user",
+    control_type=ControlType.PREVENTIVE,
+    severity=Severity.CRITICAL,
+    compliance=(),
+    signals=(
+        Signal(
+            name="root-create-access-key",
+            description="Root created an access key.",
+            # Guide: "Any successful CreateAccessKey from a root principal — page on first
+            # occurrence; the expected steady-state rate is exactly zero."
+            match=ct.event("CreateAccessKey") & _ROOT_CALL & ct.succeeded(),
+            thresholds=(Threshold(Tier.PAGE),),
+        ),
+        Signal(
+            name="root-update-access-key",
+            description="Root re-activated (UpdateAccessKey) one of its access keys.",
+            match=ct.event("UpdateAccessKey") & _ROOT_CALL & ct.succeeded(),
+            thresholds=(Threshold(Tier.PAGE),),
+        ),
+        Signal(
+            name="root-create-access-key-scp-denied",
+            description="Root tried to create an access key and an SCP denied it.",
+            # Guide: "Any CreateAccessKey denied by the SCP from aws-iam-08-scp-deny-list —
+            # informational alert per occurrence, batched at 1-hour cadence."
+            match=ct.event("CreateAccessKey") & _ROOT_CALL & ct.scp_denied(),
+            thresholds=(Threshold(Tier.INFORMATIONAL, batch=timedelta(hours=1)),),
+        ),
+    ),
+    guide_query=QUERIES[ID],
+    response=RESPONSES[ID],
+    baseline="prior 30 days of CreateAccessKey callers: the approved automation principals",
+)
