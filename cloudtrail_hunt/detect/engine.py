@@ -16,14 +16,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect.findings import FINDING_SCHEMA
-from cloudtrail_hunt.detect.model import Detection, Signal, Threshold, Tier
+from cloudtrail_hunt.detect.model import (
+    Computed,
+    Detection,
+    HuntContext,
+    Signal,
+    Threshold,
+    Tier,
+)
 from cloudtrail_hunt.detect.site import Site
+from cloudtrail_hunt.errors import DetectionError
 
 _TIME, _ID, _SOURCE, _INDEX = "__time", "__event_id", "__source", "__index"
 _PRINCIPAL, _ACCOUNT = "principal", "account"
@@ -48,6 +57,8 @@ def run(
     end: datetime,
     site: Site | None = None,
     tuning: Mapping[str, Tuning] | None = None,
+    side_inputs: Path | None = None,
+    baseline: timedelta = timedelta(days=30),
 ) -> pl.DataFrame:
     """Run `detections` over `frame` and return the findings that fired in ``[start, end)``."""
     tuning = tuning or {}
@@ -56,19 +67,52 @@ def run(
         (detection, signal, _tuned(threshold, tuning.get(detection.id, NO_TUNING), signal))
         for detection in detections
         for signal in detection.signals
+        if isinstance(signal, Signal)
         for threshold in signal.thresholds
     ]
-    if not plans:
-        return pl.DataFrame(schema=FINDING_SCHEMA)
-    lookback = max(threshold.lookback for _, _, threshold in plans)
-    matches = _matches(frame, detections, start - lookback, end, site)
     findings: list[dict[str, Any]] = []
-    for detection, signal, threshold in plans:
-        allow = tuning.get(detection.id, NO_TUNING).allow
-        rows = _signal_rows(matches, detection, signal, allow)
-        findings += _findings(rows, detection, signal, threshold, start, end)
+    if plans:
+        lookback = max(threshold.lookback for _, _, threshold in plans)
+        matches = _matches(frame, detections, start - lookback, end, site)
+        for detection, signal, threshold in plans:
+            allow = tuning.get(detection.id, NO_TUNING).allow
+            rows = _signal_rows(matches, detection, signal, allow)
+            findings += _findings(rows, detection, signal, threshold, start, end)
+    context = HuntContext(frame, start, end, site, side_inputs, baseline)
+    for detection in detections:
+        for computed in detection.signals:
+            if isinstance(computed, Computed):
+                findings += _computed(detection, computed, context)
     out = pl.DataFrame(findings, schema=FINDING_SCHEMA)
     return out.sort(["first_seen", "detection", "signal", "tier", "principal"], nulls_last=True)
+
+
+def _computed(detection: Detection, signal: Computed, context: HuntContext) -> list[dict[str, Any]]:
+    out = []
+    for row in signal.evaluate(context):
+        if not context.start <= row["first_seen"] < context.end:
+            continue
+        if row["tier"] not in signal.tiers:
+            msg = f"signal {signal.name} produced tier {row['tier']!r}, not one of its tiers"
+            raise DetectionError(detection.id, msg)
+        out.append(
+            {
+                "detection": detection.id,
+                "signal": signal.name,
+                "tier": str(row["tier"]),
+                "severity": str(detection.severity),
+                "account": row.get("account"),
+                "principal": row.get("principal"),
+                "first_seen": row["first_seen"],
+                "last_seen": row.get("last_seen", row["first_seen"]),
+                "count": len(row["evidence"]),
+                "threshold": row.get("threshold"),
+                "baseline": row.get("baseline"),
+                "evidence": row["evidence"],
+                "response": list(detection.response),
+            }
+        )
+    return out
 
 
 def _column(detection: Detection, signal: Signal) -> str:
@@ -100,6 +144,8 @@ def _matches(
     flags: list[str] = []
     for detection in detections:
         for signal in detection.signals:
+            if not isinstance(signal, Signal):
+                continue
             name = _column(detection, signal)
             flags.append(name)
             wanted[name] = signal.expression(site).fill_null(False)

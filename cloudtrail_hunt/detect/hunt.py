@@ -27,6 +27,12 @@ def _default_site(source: Source) -> Site:
     return Site()
 
 
+def _default_side_inputs(source: Source) -> Path | None:
+    if isinstance(source, str | Path) and (Path(source) / "side_inputs").is_dir():
+        return Path(source) / "side_inputs"
+    return None
+
+
 def _last_day(frame: pl.LazyFrame) -> tuple[datetime, datetime]:
     latest = frame.select(pl.col(schema.EVENT_TIME).max()).collect().item()
     if latest is None:
@@ -45,6 +51,7 @@ def hunt(
     site: Site | None = None,
     tuning: dict[str, engine.Tuning] | None = None,
     pack: list[Detection] | None = None,
+    side_inputs: str | Path | None = None,
 ) -> pl.DataFrame:
     """Run the detections over ``[start, end)`` and return the findings.
 
@@ -59,6 +66,11 @@ def hunt(
         Detection ids (or `aws-iam-NN` prefixes) to run; all by default.
     site, tuning
         Organisation facts and per-detection overrides (see cloudtrail_hunt.config).
+    pack
+        The detections to choose from; the shipped rule pack by default.
+    side_inputs
+        Folder of credential reports, Access Analyzer findings and Config evaluations; by
+        default `<source>/side_inputs` when it exists.
     """
     chosen = registry.select(pack if pack is not None else registry.load(), detections)
     lo, hi = to_utc(start), to_utc(end)
@@ -76,4 +88,6 @@ def hunt(
         end=hi,
         site=site if site is not None else _default_site(source),
         tuning=tuning,
+        side_inputs=Path(side_inputs) if side_inputs else _default_side_inputs(source),
+        baseline=BASELINE,
     )

@@ -12,7 +12,9 @@ import enum
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -139,6 +141,42 @@ class Signal:
 
 
 @dataclass(frozen=True, slots=True)
+class HuntContext:
+    """What a computed signal sees: the events of ``[start - baseline, end)`` and the side inputs.
+
+    ``events`` is a LazyFrame in the lake schema; ``side_inputs`` is the folder of credential
+    reports, Access Analyzer findings and Config evaluations (see detect/side_inputs.py), or
+    None when the hunt has none.
+    """
+
+    events: pl.LazyFrame
+    start: datetime
+    end: datetime
+    site: Site
+    side_inputs: Path | None
+    baseline: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Computed:
+    """A signal computed by a function rather than a match expression.
+
+    For what is not a per-event match: credential-report deltas, Access Analyzer findings,
+    moving averages against a baseline, dormancy. ``evaluate`` returns finding rows with the
+    keys ``tier``, ``account``, ``principal``, ``first_seen``, ``last_seen``, ``evidence``
+    (dicts with ``event_id``, ``source``, ``index``), ``threshold`` and optionally
+    ``baseline``; the engine adds the detection's metadata and keeps the rows that fired in
+    ``[start, end)`` (by ``first_seen``).
+    """
+
+    name: str
+    description: str
+    tiers: tuple[Tier, ...]
+    evaluate: Callable[[HuntContext], list[dict[str, Any]]]
+    guide: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Detection:
     """One control of the hardening guide, with its metadata and signals."""
 
@@ -147,7 +185,7 @@ class Detection:
     control_type: ControlType
     severity: Severity
     compliance: tuple[ComplianceRef, ...]
-    signals: tuple[Signal, ...]
+    signals: tuple[Signal | Computed, ...]
     guide_query: str | None
     response: tuple[str, ...]
     references: tuple[str, ...] = ()
@@ -162,7 +200,7 @@ class Detection:
         if not self.response:
             raise DetectionError(self.id, "the guide's initial response is missing")
 
-    def signal(self, name: str) -> Signal:
+    def signal(self, name: str) -> Signal | Computed:
         """The signal called `name`."""
         for signal in self.signals:
             if signal.name == name:

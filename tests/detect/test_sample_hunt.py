@@ -26,7 +26,10 @@ def findings(sample_lake: Path) -> pl.DataFrame:
     from cloudtrail_hunt.detect.site import site_from_org_json
 
     site = site_from_org_json(SAMPLE_LOGS / "side_inputs" / "org.json")
-    return hunt(sample_lake, start="2026-10-01", end="2026-11-06", site=site)
+    side_inputs = SAMPLE_LOGS / "side_inputs"
+    return hunt(
+        sample_lake, start="2026-10-01", end="2026-11-06", site=site, side_inputs=side_inputs
+    )
 
 
 def _ids(finding: dict[str, Any]) -> list[str]:
