@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import polars as pl
+
 from cloudtrail_hunt import expr as ct
 from cloudtrail_hunt.detect.model import ControlType, Detection, Severity, Signal, Threshold, Tier
 from detections._guide import QUERIES, RESPONSES
@@ -14,6 +16,10 @@ ID = "aws-iam-02-root-access-keys"
 # `requestParameters` is null (no userName). The guide's `userName like /:root$/` branch cannot
 # match a real record (IAM user names cannot contain `:`); we judge by the caller.
 _ROOT_CALL = ct.identity("Root")
+#: Automation acts through a role: the role (session issuer), not the session, is who it is.
+_ISSUER = pl.coalesce(
+    pl.col("userIdentity.sessionContext.sessionIssuer.arn"), pl.col("userIdentity.arn")
+)
 
 DETECTION = Detection(
     id=ID,
@@ -43,6 +49,23 @@ DETECTION = Detection(
             # informational alert per occurrence, batched at 1-hour cadence."
             match=ct.event("CreateAccessKey") & _ROOT_CALL & ct.scp_denied(),
             thresholds=(Threshold(Tier.INFORMATIONAL, batch=timedelta(hours=1)),),
+        ),
+        Signal(
+            name="automation-allow-list",
+            description="An access key created by a principal that did not do so before.",
+            # Guide: "Tune: feed the prior 30 days into a static allow-list of approved
+            # automation principals; deviation against that list is the actionable signal."
+            # The site's approved automation roles are allow-listed too; root is covered above.
+            match=lambda site: (
+                ct.event("CreateAccessKey")
+                & ct.succeeded()
+                & ~_ROOT_CALL
+                & ~_ISSUER.is_in(sorted(site.automation_principals)).fill_null(False)
+            ),
+            principal=_ISSUER,
+            thresholds=(Threshold(Tier.TICKET),),
+            learn_allow="userIdentity.sessionContext.sessionIssuer.arn",
+            allow_fields=("userIdentity.sessionContext.sessionIssuer.arn", "userIdentity.arn"),
         ),
     ),
     guide_query=QUERIES[ID],

@@ -73,11 +73,20 @@ def run(
     findings: list[dict[str, Any]] = []
     if plans:
         lookback = max(threshold.lookback for _, _, threshold in plans)
+        if any(signal.learn_allow for _, signal, _ in plans):
+            lookback = max(lookback, baseline)
         matches = _matches(frame, detections, start - lookback, end, site)
         for detection, signal, threshold in plans:
             allow = tuning.get(detection.id, NO_TUNING).allow
             rows = _signal_rows(matches, detection, signal, allow)
-            findings += _findings(rows, detection, signal, threshold, start, end)
+            learned = None
+            if signal.learn_allow is not None:
+                rows, learned = _learned(rows, signal.learn_allow, start, start - baseline)
+            found = _findings(rows, detection, signal, threshold, start, end)
+            if learned is not None:
+                for finding in found:
+                    finding["baseline"] = learned
+            findings += found
     context = HuntContext(frame, start, end, site, side_inputs, baseline)
     for detection in detections:
         for computed in detection.signals:
@@ -121,6 +130,8 @@ def _column(detection: Detection, signal: Signal) -> str:
 
 def _extra_columns(signal: Signal) -> set[str]:
     names = set(signal.allow_fields)
+    if signal.learn_allow is not None:
+        names.add(signal.learn_allow)
     for threshold in signal.thresholds:
         names.update(k for k in threshold.group_by if k not in {_ACCOUNT, _PRINCIPAL})
         if threshold.distinct is not None:
@@ -200,6 +211,16 @@ def _signal_rows(
             .drop("__guard_time")
         )
     return rows
+
+
+def _learned(
+    rows: pl.DataFrame, column: str, start: datetime, since: datetime
+) -> tuple[pl.DataFrame, str]:
+    """Drop matches whose `column` value already matched in the baseline window."""
+    before = rows.filter((pl.col(_TIME) >= since) & (pl.col(_TIME) < start))
+    known = before[column].drop_nulls().unique().sort().to_list()
+    kept = rows.filter(~pl.col(column).is_in(known).fill_null(False) | (pl.col(_TIME) < start))
+    return kept, f"learned allow-list: {len(known)} {column} values seen in the baseline"
 
 
 def _tuned(threshold: Threshold, tuning: Tuning, signal: Signal) -> Threshold:

@@ -133,6 +133,10 @@ class Signal:
     #: Drop a match that follows, within the period, an event of the same principal matching
     #: this expression (control 04: a sign-in right after enrolling MFA).
     unless_after: tuple[pl.Expr, timedelta] | None = None
+    #: Learn an allow-list on the baseline window: values of this column seen matching the
+    #: signal in the 30 days before the range silence it in the range (control 02's "feed the
+    #: prior 30 days into a static allow-list of approved automation principals").
+    learn_allow: str | None = None
     guide: str = ""
 
     def expression(self, site: Site) -> pl.Expr:
