@@ -12,6 +12,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from cloudtrail_hunt.detect.findings import FORMATS as FINDING_FORMATS
 from cloudtrail_hunt.errors import CloudTrailHuntError
 from cloudtrail_hunt.output import FORMATS
 
@@ -65,6 +66,24 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument(
         "--explain", action="store_true", help="print the optimised Polars plan, do not run"
     )
+
+    hunt = commands.add_parser(
+        "hunt", help="run the IAM hardening detections on a lake or on raw logs"
+    )
+    hunt.add_argument("source", help="lake folder, or raw logs (folder, file or s3://…)")
+    hunt.add_argument(
+        "--start", help="hunt from (YYYY-MM-DD or ISO datetime, UTC); default: the last day of data"
+    )
+    hunt.add_argument("--end", help="hunt until, exclusive")
+    hunt.add_argument("--config", help="TOML file: site facts, thresholds, allow-lists")
+    hunt.add_argument("--detections", type=_csv, help="ids or aws-iam-NN prefixes, comma-separated")
+    hunt.add_argument(
+        "--side-inputs",
+        help="folder of credential reports, Access Analyzer findings, Config evaluations",
+    )
+    hunt.add_argument("--format", choices=FINDING_FORMATS, default="table", help="output format")
+    hunt.add_argument("-o", "--output", help="write to this file instead of stdout")
+    hunt.add_argument("--no-fail", action="store_true", help="exit 0 even when a page fires")
 
     compact = commands.add_parser("compact", help="merge each partition's small files into one")
     compact.add_argument("lake", help="lake folder")
@@ -189,8 +208,47 @@ def _query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _hunt(args: argparse.Namespace) -> int:
+    from cloudtrail_hunt.config import load_config
+    from cloudtrail_hunt.detect import findings as rendering
+    from cloudtrail_hunt.detect import registry
+    from cloudtrail_hunt.detect.hunt import hunt
+
+    pack = registry.load()
+    config = load_config(args.config, pack) if args.config else None
+    for note in config.expired if config else []:
+        print(
+            f"cloudtrail-hunt: warning: allow-list entry {note}; it no longer applies",
+            file=sys.stderr,
+        )
+    found = hunt(
+        args.source,
+        start=args.start,
+        end=args.end,
+        detections=args.detections,
+        site=config.site if config else None,
+        tuning=config.tuning if config else None,
+        pack=pack,
+        side_inputs=args.side_inputs,
+    )
+    if args.format == "parquet" and args.output is None and sys.stdout.isatty():
+        print("cloudtrail-hunt: error: --format parquet needs -o FILE", file=sys.stderr)
+        return EXIT_ERROR
+    if args.output is None:
+        rendering.write(found, args.format)
+    else:
+        with Path(args.output).open("wb") as out:
+            rendering.write(found, args.format, out)
+    paged = found.filter(found["tier"] == "page").height
+    if paged and not args.no_fail:
+        print(f"cloudtrail-hunt: {paged} page-tier finding(s)", file=sys.stderr)
+        return EXIT_PAGE
+    return EXIT_OK
+
+
 _COMMANDS = {
     "compact": _compact,
+    "hunt": _hunt,
     "ingest": _ingest,
     "quarantine": _quarantine,
     "query": _query,

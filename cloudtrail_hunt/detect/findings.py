@@ -26,9 +26,9 @@ _COLUMNS: dict[str, pl.DataType] = {
     "first_seen": pl.Datetime("us", "UTC"),
     "last_seen": pl.Datetime("us", "UTC"),
     "count": pl.Int64(),
+    "evidence": pl.List(EVIDENCE),
     "threshold": pl.String(),
     "baseline": pl.String(),
-    "evidence": pl.List(EVIDENCE),
     "response": pl.List(pl.String()),
 }
 FINDING_SCHEMA = pl.Schema(_COLUMNS)
