@@ -119,7 +119,9 @@ def _write_day(root: Path, acct: str, region: str, day_start: int, secs: list[in
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     i, n = 0, len(recs)
     while i < n:
-        end = (secs[i] * files_per_day // DAY + 1) * DAY // files_per_day
+        # Ceiling division: with a slice length that does not divide a day, a floor could land
+        # on secs[i] itself and never advance (one empty file per loop, forever).
+        end = -(-(secs[i] * files_per_day // DAY + 1) * DAY // files_per_day)
         j = bisect.bisect_left(secs, end, i)
         # Named after the last minute of its slice: no record is later than the name's minute.
         last = end - 1
