@@ -13,6 +13,7 @@ medians, the ratio ours / DuckDB and how time grows from the smaller lake to the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import subprocess
 import sys
@@ -132,10 +133,8 @@ def measure(cmd: list[str]) -> tuple[float, int, str]:
     ps = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
-        try:
+        with contextlib.suppress(psutil.Error):
             peak = max(peak, sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)]))
-        except psutil.Error:
-            pass
         time.sleep(0.02)
     out, err = proc.communicate()
     if proc.returncode != 0:
