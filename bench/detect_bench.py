@@ -138,7 +138,8 @@ def measure(cmd: list[str]) -> tuple[float, int, str]:
         time.sleep(0.02)
     out, err = proc.communicate()
     if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[:3]} failed: {err[-2000:]}")
+        msg = f"{cmd[:3]} failed: {err[-2000:]}"
+        raise RuntimeError(msg)
     return time.perf_counter() - start, peak, out
 
 
