@@ -315,6 +315,10 @@ class _Compiler:
 
     def _aggregate(self, node: ir.Call) -> Value:
         if self._stats_aliases is None:
+            # After `stats count(*) by x`, `sort count(*)` names the column `count(*)`.
+            column = _stats_column(node, self.scope.computed)
+            if column is not None:
+                return Value(pl.col(column), self.scope.computed[column])
             msg = f"`{node.name}` is an aggregation; it can only be used in `stats`"
             raise QueryError(msg, node.line, node.column)
         if self._in_aggregate:
@@ -328,6 +332,31 @@ class _Compiler:
             return build(self, node)
         finally:
             self._in_aggregate = False
+
+
+def _stats_column(node: ir.Call, columns: dict[str, Kind]) -> str | None:
+    """The unaliased `stats` output a call spells, comparing text without spaces or case."""
+    wanted = _render(node)
+    for name in columns:
+        if "".join(name.split()).lower() == wanted:
+            return name
+    return None
+
+
+def _render(node: ir.Expr) -> str:
+    match node:
+        case ir.Call(name=name, star=True):
+            return f"{name}(*)"
+        case ir.Call(name=name, args=args):
+            return f"{name}({','.join(_render(a) for a in args)})"
+        case ir.Field(name=name):
+            return name.lower()
+        case ir.Number(value=value):
+            return str(value)
+        case ir.String(value=value):
+            return repr(value).lower()
+        case _:
+            return "\0"  # never equal to a column name
 
 
 def _arithmetic(op: str, a: pl.Expr, b: pl.Expr) -> pl.Expr:
