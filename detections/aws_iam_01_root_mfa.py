@@ -22,7 +22,12 @@ DETECTION = Detection(
             description="A root console sign-in that used no MFA.",
             # Guide: 'Any single ConsoleLogin with userIdentity.type = "Root" AND MFAUsed = "No"
             # — page on first occurrence.'
-            match=ct.event("ConsoleLogin") & ct.identity("Root") & ct.mfa_not_used(),
+            # A failed sign-in also records MFAUsed "No" (MFA is never asked after a wrong
+            # password): only a sign-in that succeeded is a login without MFA.
+            match=ct.event("ConsoleLogin")
+            & ct.identity("Root")
+            & ct.mfa_not_used()
+            & ct.succeeded(),
             thresholds=(Threshold(Tier.PAGE),),
         ),
         Signal(

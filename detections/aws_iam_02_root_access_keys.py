@@ -7,7 +7,16 @@ from datetime import timedelta
 import polars as pl
 
 from cloudtrail_hunt import expr as ct
-from cloudtrail_hunt.detect.model import ControlType, Detection, Severity, Signal, Threshold, Tier
+from cloudtrail_hunt.detect import reports
+from cloudtrail_hunt.detect.model import (
+    Computed,
+    ControlType,
+    Detection,
+    Severity,
+    Signal,
+    Threshold,
+    Tier,
+)
 from detections._guide import QUERIES, RESPONSES
 
 ID = "aws-iam-02-root-access-keys"
@@ -66,6 +75,14 @@ DETECTION = Detection(
             thresholds=(Threshold(Tier.TICKET),),
             learn_allow="userIdentity.sessionContext.sessionIssuer.arn",
             allow_fields=("userIdentity.sessionContext.sessionIssuer.arn", "userIdentity.arn"),
+        ),
+        Computed(
+            name="credential-report-root-key-flip",
+            description="access_key_N_active turns true on the root row between two reports.",
+            # Guide: "IAM credential-report deltas where access_key_1_active or
+            # access_key_2_active flips from false to true on the <root_account> row".
+            tiers=(Tier.PAGE,),
+            evaluate=reports.root_key_flip,
         ),
     ),
     guide_query=QUERIES[ID],

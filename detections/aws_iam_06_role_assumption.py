@@ -1,0 +1,298 @@
+"""aws-iam-06-role-assumption: IAM-user keys assuming roles, widened trust, fan-out, EKS drift."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from cloudtrail_hunt import expr as ct
+from cloudtrail_hunt import schema
+from cloudtrail_hunt.detect import policy
+from cloudtrail_hunt.detect.baselines import Variance, daily_distinct, moving_vs_baseline
+from cloudtrail_hunt.detect.model import (
+    Computed,
+    ControlType,
+    Detection,
+    Severity,
+    Signal,
+    Threshold,
+    Tier,
+)
+from detections._guide import QUERIES, RESPONSES
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from cloudtrail_hunt.detect.model import HuntContext
+    from cloudtrail_hunt.detect.site import Site
+
+ID = "aws-iam-06-role-assumption"
+
+_STS = pl.col("eventSource") == "sts.amazonaws.com"
+_IAM = pl.col("eventSource") == "iam.amazonaws.com"
+
+# The trust policy a call sets: UpdateAssumeRolePolicy's `policyDocument` (the guide's query
+# field), and CreateRole's `assumeRolePolicyDocument` (a new role trusting an outsider is the
+# same trust addition). Masked first, so only these few documents are parsed.
+_TRUST_CALL = _IAM & ct.event("UpdateAssumeRolePolicy", "CreateRole") & ct.succeeded()
+_DOCUMENT = pl.coalesce(
+    pl.when(ct.event("UpdateAssumeRolePolicy")).then(pl.col("requestParameters.policyDocument")),
+    pl.when(ct.event("CreateRole"))
+    .then(pl.col("requestParameters"))
+    .str.json_path_match("$.assumeRolePolicyDocument"),
+)
+
+
+def _external_trust(site: Site) -> pl.Expr:
+    # Guide: "Cross-account trust additions where the target account is not on the maintained
+    # partner-account allow-list — page within 15 minutes". The organisation's own accounts
+    # and the role's own account are not cross-account trust.
+    known = site.accounts | site.partner_accounts
+    outsiders = policy.external_accounts(_DOCUMENT, known, pl.col("recipientAccountId"))
+    return _TRUST_CALL & (outsiders.list.len() > 0).fill_null(False)
+
+
+# --- Behavioural variance: distinct role-assumers ----------------------------------------------
+
+#: Guide: "7-day moving-average of distinct role-assumers exceeding the 90-day baseline by more
+#: than 3×". Without history a role must average more than 3 distinct assumers a day, and no
+#: day is judged on less than a week of history (the engine reads 30 days before the range, so
+#: the baseline is the mean over the days that exist, up to 90).
+VARIANCE = Variance(window=7, baseline=90, factor=3.0, floor=1.0, min_history=7)
+#: One ticket per role per fan-out week; a fan-out that goes on opens a new one each week.
+_FAN_OUT_SUPPRESS = timedelta(days=7)
+_ASSUME = ct.event("AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity")
+# Who assumes: the role behind a session (not each session name), the IAM user, the service,
+# or the federated subject. Denied attempts count: the guide's concern is enumeration.
+_ASSUMER = pl.coalesce(
+    pl.col("userIdentity.sessionContext.sessionIssuer.arn"),
+    pl.col("userIdentity.arn"),
+    pl.col("userIdentity.invokedBy"),
+    pl.col("userIdentity.userName"),
+)
+
+
+def _address(events: pl.LazyFrame) -> list[pl.Expr]:
+    columns = events.collect_schema().names()
+
+    def column(name: str, dtype: pl.DataType) -> pl.Expr:
+        return pl.col(name).cast(dtype) if name in columns else pl.lit(None, dtype)
+
+    return [
+        column("eventID", pl.String()).alias("event_id"),
+        column(schema.SOURCE, pl.String()).alias("source"),
+        column(schema.SOURCE_INDEX, pl.Int64()).alias("index"),
+    ]
+
+
+def _episodes(
+    rows: Iterable[dict[str, Any]], key: str, period: timedelta
+) -> list[list[dict[str, Any]]]:
+    """Time-sorted rows per key into findings: a row more than `period` after a finding's
+    first row opens the next one."""
+    open_: dict[Any, list[dict[str, Any]]] = {}
+    out: list[list[dict[str, Any]]] = []
+    for row in sorted(rows, key=lambda r: r[schema.EVENT_TIME]):
+        current = open_.get(row[key])
+        if current is None or row[schema.EVENT_TIME] >= current[0][schema.EVENT_TIME] + period:
+            current = open_[row[key]] = []
+            out.append(current)
+        current.append(row)
+    return out
+
+
+def _evidence(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: r[k] for k in ("event_id", "source", "index")} for r in rows]
+
+
+def _history_start(ctx: HuntContext) -> datetime | None:
+    first = ctx.events.select(pl.col(schema.EVENT_TIME).min()).collect().item()
+    return first if first is None or first < ctx.end else None
+
+
+def fan_out(ctx: HuntContext) -> list[dict[str, Any]]:
+    """Roles whose 7-day average of daily distinct assumers exceeds 3× their baseline."""
+    first = _history_start(ctx)
+    if first is None:
+        return []
+    events = (
+        ctx.events.filter(_STS & _ASSUME & (pl.col(schema.EVENT_TIME) < ctx.end))
+        .select(
+            schema.EVENT_TIME,
+            *_address(ctx.events),
+            pl.coalesce("recipientAccountId", "userIdentity.accountId").alias("account"),
+            ct.request("roleArn").alias("role"),
+            _ASSUMER.alias("assumer"),
+        )
+        .filter(pl.col("role").is_not_null())
+        .collect()
+    )
+    if events.is_empty():
+        return []
+    keys = ["account", "role"]
+    last = ctx.end - timedelta(microseconds=1)
+    judged = moving_vs_baseline(
+        daily_distinct(events, keys, "assumer"), keys, first.date(), last.date(), VARIANCE
+    )
+    fired = judged.filter(pl.col("fired"))
+    if fired.is_empty():
+        return []
+    days = events.with_columns(pl.col(schema.EVENT_TIME).dt.date().alias("day")).join(
+        fired.select(*keys, "day", "ma", "base", "history"), on=[*keys, "day"]
+    )
+    rows = days.with_columns(pl.concat_str(keys, separator="|").alias("key")).to_dicts()
+    out = []
+    for episode in _episodes(rows, "key", _FAN_OUT_SUPPRESS):
+        head = episode[0]
+        out.append(
+            {
+                "tier": Tier.TICKET,
+                "account": head["account"],
+                "principal": head["role"],
+                "first_seen": head[schema.EVENT_TIME],
+                "last_seen": episode[-1][schema.EVENT_TIME],
+                "evidence": _evidence(episode),
+                "threshold": VARIANCE.describe(),
+                "baseline": (
+                    f"{head['base'] or 0:.2f} distinct assumers/day over {head['history']} days "
+                    f"of history; 7-day average {head['ma']:.2f} on {head['day']}"
+                ),
+            }
+        )
+    return out
+
+
+# --- EKS Pod Identity drift --------------------------------------------------------------------
+
+_POD_IDENTITY = (
+    (pl.col("eventSource") == "eks.amazonaws.com")
+    & ct.event(
+        "DescribePodIdentityAssociation",
+        "CreatePodIdentityAssociation",
+        "UpdatePodIdentityAssociation",
+    )
+    & ct.succeeded()
+)
+_BOUND_ROLE = pl.coalesce(
+    pl.col("responseElements").str.json_path_match("$.association.roleArn"),
+    ct.request("roleArn"),
+)
+_DRIFT_SUPPRESS = timedelta(hours=24)
+
+
+def managed_roles(ctx: HuntContext) -> frozenset[str] | None:
+    """Role names (or ARNs) the managed Terraform stacks provision, or None when unknown.
+
+    From the site (`extra["iac_managed_roles"]`), else from `org.json` beside the side inputs
+    (the synthetic trail's `iac_managed_roles`).
+    """
+    listed = ctx.site.extra.get("iac_managed_roles")
+    if listed is None and ctx.side_inputs is not None:
+        org = ctx.side_inputs / "org.json"
+        if org.is_file():
+            listed = json.loads(org.read_text(encoding="utf-8")).get("iac_managed_roles")
+    return frozenset(map(str, listed)) if listed is not None else None
+
+
+def pod_identity_drift(ctx: HuntContext) -> list[dict[str, Any]]:
+    """Pod Identity bindings to roles outside the managed stacks, one ticket per role a day.
+
+    Guide: "EKS Pod Identity drift: eks:DescribePodIdentityAssociation revealing
+    service-account-to-role bindings whose target role was not provisioned through the
+    cluster's managed Terraform stack". Creating or updating such a binding counts too. With
+    no managed-role list every binding is unknown, which errs towards alerting.
+    """
+    managed = sorted(managed_roles(ctx) or ())
+    role = _BOUND_ROLE
+    name = role.str.split("/").list.last()
+    unmanaged = ~(name.is_in(managed) | role.is_in(managed)).fill_null(False)
+    rows = (
+        ctx.events.filter(
+            _POD_IDENTITY & (pl.col(schema.EVENT_TIME) < ctx.end) & role.is_not_null() & unmanaged
+        )
+        .select(
+            schema.EVENT_TIME,
+            *_address(ctx.events),
+            pl.coalesce("recipientAccountId", "userIdentity.accountId").alias("account"),
+            role.alias("role"),
+        )
+        .collect()
+        .to_dicts()
+    )
+    return [
+        {
+            "tier": Tier.TICKET,
+            "account": episode[0]["account"],
+            "principal": episode[0]["role"],
+            "first_seen": episode[0][schema.EVENT_TIME],
+            "last_seen": episode[-1][schema.EVENT_TIME],
+            "evidence": _evidence(episode),
+            "threshold": "any binding to an unmanaged role, suppress 24h",
+        }
+        for episode in _episodes(rows, "role", _DRIFT_SUPPRESS)
+    ]
+
+
+DETECTION = Detection(
+    id=ID,
+    title="Workloads authenticate through assumed roles, not long-lived keys",
+    control_type=ControlType.PREVENTIVE,
+    severity=Severity.HIGH,
+    compliance=(),
+    signals=(
+        Signal(
+            name="assume-role-by-iam-user",
+            description="An IAM user's long-lived key called sts:AssumeRole.",
+            # Guide: "CloudTrail sts:AssumeRole events where userIdentity.type = "IAMUser" —
+            # long-lived IAM-user keys still acting as the on-ramp to role sessions; the
+            # desirable shape is FederatedUser or WebIdentity". AssumeRoleWithWebIdentity and
+            # service (AWSService) assumptions are the desirable shapes.
+            match=_STS & ct.event("AssumeRole") & ct.identity("IAMUser"),
+            thresholds=(Threshold(Tier.TICKET, suppress=timedelta(hours=24)),),
+        ),
+        Signal(
+            name="trust-policy-principal-wildcard",
+            description='A role trust policy was set to trust "*".',
+            # Guide: "Any UpdateAssumeRolePolicy widening the principal to "*" — page
+            # immediately". The policy is parsed: `"Principal": "*"`, `{"AWS": "*"}` and "*"
+            # inside an array all count (the guide's regex sees only the first).
+            match=_TRUST_CALL & policy.wildcard_principal(_DOCUMENT),
+            thresholds=(Threshold(Tier.PAGE),),
+        ),
+        Signal(
+            name="trust-policy-external-account",
+            description="A role trust policy trusts an account outside the org and partners.",
+            # Bare 12-digit ids and any IAM/STS ARN count, not only `:root"` (the guide's
+            # regex); an allow-listed partner is silent, with or without sts:ExternalId.
+            match=_external_trust,
+            thresholds=(Threshold(Tier.PAGE),),
+        ),
+        Computed(
+            name="distinct-role-assumers-3x-baseline",
+            description="A role's distinct assumers rose above 3x its baseline (7-day average).",
+            tiers=(Tier.TICKET,),
+            evaluate=fan_out,
+            guide=(
+                "Behavioural variance: 7-day moving-average of distinct role-assumers exceeding"
+                " the 90-day baseline by more than 3× — informational ticket"
+            ),
+        ),
+        Computed(
+            name="eks-pod-identity-drift",
+            description="A Pod Identity association binds a role the managed stacks do not own.",
+            tiers=(Tier.TICKET,),
+            evaluate=pod_identity_drift,
+        ),
+    ),
+    guide_query=QUERIES[ID],
+    response=RESPONSES[ID],
+    references=(
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/best-practices.html",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html",
+        "https://docs.aws.amazon.com/eks/latest/userguide/pod-identities.html",
+    ),
+    baseline="daily distinct assumers per role over up to 90 days before the 7-day window",
+)
