@@ -73,15 +73,18 @@ def run(
     findings: list[dict[str, Any]] = []
     if plans:
         lookback = max(threshold.lookback for _, _, threshold in plans)
-        if any(signal.learn_allow for _, signal, _ in plans):
-            lookback = max(lookback, baseline)
+        for _, signal, _ in plans:
+            if signal.unless_after is not None:
+                lookback = max(lookback, signal.unless_after[1])
+            if signal.learn_allow is not None:
+                lookback = max(lookback, baseline)
         matches = _matches(frame, detections, start - lookback, end, site)
         for detection, signal, threshold in plans:
             allow = tuning.get(detection.id, NO_TUNING).allow
             rows = _signal_rows(matches, detection, signal, allow)
             learned = None
             if signal.learn_allow is not None:
-                rows, learned = _learned(rows, signal.learn_allow, start, start - baseline)
+                rows, learned = _learned(rows, signal.learn_allow, baseline)
             found = _findings(rows, detection, signal, threshold, start, end)
             if learned is not None:
                 for finding in found:
@@ -213,14 +216,36 @@ def _signal_rows(
     return rows
 
 
-def _learned(
-    rows: pl.DataFrame, column: str, start: datetime, since: datetime
-) -> tuple[pl.DataFrame, str]:
-    """Drop matches whose `column` value already matched in the baseline window."""
-    before = rows.filter((pl.col(_TIME) >= since) & (pl.col(_TIME) < start))
-    known = before[column].drop_nulls().unique().sort().to_list()
-    kept = rows.filter(~pl.col(column).is_in(known).fill_null(False) | (pl.col(_TIME) < start))
-    return kept, f"learned allow-list: {len(known)} {column} values seen in the baseline"
+def _learned(rows: pl.DataFrame, column: str, baseline: timedelta) -> tuple[pl.DataFrame, str]:
+    """Drop matches whose `column` value already matched in the `baseline` before each of them.
+
+    Each match is judged against its own prior window, so the result does not depend on where
+    the hunted range starts.
+    """
+    if rows.is_empty():
+        return rows, ""
+    seen = (
+        rows.select(pl.col(column).alias("__value"), pl.col(_TIME).alias("__seen"))
+        .drop_nulls("__value")
+        .sort("__seen")
+    )
+    kept = (
+        rows.sort(_TIME)
+        .join_asof(
+            seen,
+            left_on=_TIME,
+            right_on="__seen",
+            by_left=column,
+            by_right="__value",
+            strategy="backward",
+            allow_exact_matches=False,
+            check_sortedness=False,  # both sides sorted just above
+        )
+        .filter(pl.col("__seen").is_null() | (pl.col(_TIME) - pl.col("__seen") > baseline))
+        .drop("__seen")
+    )
+    days = baseline.days
+    return kept, f"learned allow-list: {column} not seen matching in the prior {days} days"
 
 
 def _tuned(threshold: Threshold, tuning: Tuning, signal: Signal) -> Threshold:

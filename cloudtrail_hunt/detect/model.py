@@ -108,7 +108,7 @@ class Threshold:
     def lookback(self) -> timedelta:
         """How far before the hunted range events still matter to this threshold."""
         # A digest escalates on the period before it: look back two periods.
-        spans = [self.window, self.suppress, self.digest and 2 * self.digest]
+        spans = [self.window, self.suppress, self.batch, self.digest and 2 * self.digest]
         return max((s for s in spans if s is not None), default=timedelta(0))
 
 
