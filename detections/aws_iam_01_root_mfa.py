@@ -41,5 +41,10 @@ DETECTION = Detection(
     ),
     guide_query=None,  # the guide describes the baseline query in prose only
     response=RESPONSES[ID],
+    references=(
+        "hardening guide, aws-iam-01-root-mfa",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/enable-mfa-for-root.html",
+        "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-aws-console-sign-in-events.html",
+    ),
     baseline="stats count() by userIdentity.accountId over 30 days: root-login cadence per account",
 )

@@ -87,5 +87,10 @@ DETECTION = Detection(
     ),
     guide_query=QUERIES[ID],
     response=RESPONSES[ID],
+    references=(
+        "hardening guide, aws-iam-02-root-access-keys",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/root-user-best-practices.html",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html",
+    ),
     baseline="prior 30 days of CreateAccessKey callers: the approved automation principals",
 )

@@ -83,5 +83,10 @@ DETECTION = Detection(
     ),
     guide_query=QUERIES[ID],
     response=RESPONSES[ID],
+    references=(
+        "hardening guide, aws-iam-03-identity-center",
+        "https://docs.aws.amazon.com/singlesignon/latest/userguide/logging-using-cloudtrail.html",
+        "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-aws-console-sign-in-events.html",
+    ),
     baseline="prior 30 days of ConsoleLogin: the distinct IAMUser identities, for review",
 )

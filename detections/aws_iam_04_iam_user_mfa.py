@@ -58,4 +58,9 @@ DETECTION = Detection(
     ),
     guide_query=None,
     response=RESPONSES[ID],
+    references=(
+        "hardening guide, aws-iam-04-iam-user-mfa",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_mfa.html",
+        "https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-aws-console-sign-in-events.html",
+    ),
 )

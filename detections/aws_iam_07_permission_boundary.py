@@ -55,4 +55,8 @@ DETECTION = Detection(
     ),
     guide_query=QUERIES[ID],
     response=RESPONSES[ID],
+    references=(
+        "hardening guide, aws-iam-07-permission-boundary",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies_boundaries.html",
+    ),
 )

@@ -114,4 +114,9 @@ DETECTION = Detection(
     ),
     guide_query=QUERIES[ID],
     response=RESPONSES[ID],
+    references=(
+        "hardening guide, aws-iam-08-scp-deny-list",
+        "https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_policies_scps_examples.html",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html",
+    ),
 )
