@@ -73,11 +73,8 @@ def dormant_keys(ctx: HuntContext) -> list[dict[str, Any]]:
         .select(key=ct.request("accessKeyId"), retired=pl.col(schema.EVENT_TIME))
         .collect()
     )
-    keys = (
-        keys.join(retired, on="key", how="left")
-        .filter(pl.col("retired").is_null() | (pl.col("retired") < pl.col("time")))
-        .unique("key")
-    )
+    after = keys.join(retired, on="key").filter(pl.col("retired") >= pl.col("time"))
+    keys = keys.join(after.select("key"), on="key", how="anti")
     loaded = reports.load(ctx)
     if loaded is not None and not loaded.reports.is_empty():
         keys = _with_report(keys, loaded.reports)

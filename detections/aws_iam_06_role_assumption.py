@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -21,6 +21,7 @@ from cloudtrail_hunt.detect.model import (
     Threshold,
     Tier,
 )
+from cloudtrail_hunt.errors import IngestError
 from detections._guide import QUERIES, RESPONSES
 
 if TYPE_CHECKING:
@@ -75,6 +76,12 @@ _ASSUMER = pl.coalesce(
 )
 
 
+def _json(mask: pl.Expr, column: str, path: str) -> pl.Expr:
+    """A JSON-path value of `column`, read only where `mask` holds (the rest of a scan is null
+    there, and parsing JSON text is the expensive part)."""
+    return pl.when(mask).then(pl.col(column)).str.json_path_match(path)
+
+
 def _address(events: pl.LazyFrame) -> list[pl.Expr]:
     columns = events.collect_schema().names()
 
@@ -91,8 +98,8 @@ def _address(events: pl.LazyFrame) -> list[pl.Expr]:
 def _episodes(
     rows: Iterable[dict[str, Any]], key: str, period: timedelta
 ) -> list[list[dict[str, Any]]]:
-    """Time-sorted rows per key into findings: a row more than `period` after a finding's
-    first row opens the next one."""
+    """Time-sorted rows per key into findings: a row at least `period` after a finding's
+    first row opens the next one (the engine's suppression rule)."""
     open_: dict[Any, list[dict[str, Any]]] = {}
     out: list[list[dict[str, Any]]] = []
     for row in sorted(rows, key=lambda r: r[schema.EVENT_TIME]):
@@ -108,40 +115,38 @@ def _evidence(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: r[k] for k in ("event_id", "source", "index")} for r in rows]
 
 
-def _history_start(ctx: HuntContext) -> datetime | None:
-    first = ctx.events.select(pl.col(schema.EVENT_TIME).min()).collect().item()
-    return first if first is None or first < ctx.end else None
-
-
 def fan_out(ctx: HuntContext) -> list[dict[str, Any]]:
-    """Roles whose 7-day average of daily distinct assumers exceeds 3× their baseline."""
-    first = _history_start(ctx)
-    if first is None:
-        return []
-    events = (
+    """Roles whose 7-day average of daily distinct assumers exceeds 3× their baseline.
+
+    History starts on the first day any role was assumed: role assumption never stops in a
+    live account, so that is where the lake's history begins (a quiet role counts zero there).
+    """
+    # Daily counts are aggregated in the scan; event rows are read only for the fired days.
+    assumptions = (
         ctx.events.filter(_STS & _ASSUME & (pl.col(schema.EVENT_TIME) < ctx.end))
-        .select(
-            schema.EVENT_TIME,
-            *_address(ctx.events),
+        .with_columns(
             pl.coalesce("recipientAccountId", "userIdentity.accountId").alias("account"),
-            ct.request("roleArn").alias("role"),
+            _json(_STS & _ASSUME, "requestParameters", "$.roleArn").alias("role"),
             _ASSUMER.alias("assumer"),
         )
         .filter(pl.col("role").is_not_null())
-        .collect()
     )
-    if events.is_empty():
-        return []
     keys = ["account", "role"]
-    last = ctx.end - timedelta(microseconds=1)
-    judged = moving_vs_baseline(
-        daily_distinct(events, keys, "assumer"), keys, first.date(), last.date(), VARIANCE
-    )
-    fired = judged.filter(pl.col("fired"))
+    daily = daily_distinct(assumptions, keys, "assumer")
+    if daily.is_empty():
+        return []
+    first, last = daily["day"].min(), (ctx.end - timedelta(microseconds=1)).date()
+    assert isinstance(first, date)  # the frame is not empty
+    judged = moving_vs_baseline(daily, keys, first, last, VARIANCE)
+    fired = judged.filter(pl.col("fired")).select(*keys, "day", "ma", "base", "history")
     if fired.is_empty():
         return []
-    days = events.with_columns(pl.col(schema.EVENT_TIME).dt.date().alias("day")).join(
-        fired.select(*keys, "day", "ma", "base", "history"), on=[*keys, "day"]
+    days = (
+        assumptions.with_columns(pl.col(schema.EVENT_TIME).dt.date().alias("day"))
+        .join(fired.lazy(), on=[*keys, "day"])
+        .select(schema.EVENT_TIME, *_address(ctx.events), *keys, "day", "ma", "base", "history")
+        .sort(schema.EVENT_TIME)
+        .collect()
     )
     rows = days.with_columns(pl.concat_str(keys, separator="|").alias("key")).to_dicts()
     out = []
@@ -177,8 +182,8 @@ _POD_IDENTITY = (
     & ct.succeeded()
 )
 _BOUND_ROLE = pl.coalesce(
-    pl.col("responseElements").str.json_path_match("$.association.roleArn"),
-    ct.request("roleArn"),
+    _json(_POD_IDENTITY, "responseElements", "$.association.roleArn"),
+    _json(_POD_IDENTITY, "requestParameters", "$.roleArn"),
 )
 _DRIFT_SUPPRESS = timedelta(hours=24)
 
@@ -189,11 +194,16 @@ def managed_roles(ctx: HuntContext) -> frozenset[str] | None:
     From the site (`extra["iac_managed_roles"]`), else from `org.json` beside the side inputs
     (the synthetic trail's `iac_managed_roles`).
     """
-    listed = ctx.site.extra.get("iac_managed_roles")
-    if listed is None and ctx.side_inputs is not None:
-        org = ctx.side_inputs / "org.json"
-        if org.is_file():
+    listed = ctx.site.iac_managed_roles or ctx.site.extra.get("iac_managed_roles")
+    org = ctx.side_inputs / "org.json" if ctx.side_inputs is not None else None
+    if listed is None and org is not None and org.is_file():
+        try:
             listed = json.loads(org.read_text(encoding="utf-8")).get("iac_managed_roles")
+        except (ValueError, AttributeError) as exc:
+            raise IngestError(str(org), f"invalid org.json: {exc!r}") from None
+    if listed is not None and not isinstance(listed, list | tuple | set | frozenset):
+        where = "iac_managed_roles"
+        raise IngestError(where, f"expected a list of roles, got {listed!r:.80}")
     return frozenset(map(str, listed)) if listed is not None else None
 
 
@@ -275,6 +285,8 @@ DETECTION = Detection(
             description="A role's distinct assumers rose above 3x its baseline (7-day average).",
             tiers=(Tier.TICKET,),
             evaluate=fan_out,
+            # 7 days of window on top of a 90-day baseline.
+            lookback=timedelta(days=97),
             guide=(
                 "Behavioural variance: 7-day moving-average of distinct role-assumers exceeding"
                 " the 90-day baseline by more than 3× — informational ticket"
@@ -285,6 +297,11 @@ DETECTION = Detection(
             description="A Pod Identity association binds a role the managed stacks do not own.",
             tiers=(Tier.TICKET,),
             evaluate=pod_identity_drift,
+            guide=(
+                "EKS Pod Identity drift: eks:DescribePodIdentityAssociation revealing"
+                " service-account-to-role bindings whose target role was not provisioned"
+                " through the cluster's managed Terraform stack"
+            ),
         ),
     ),
     guide_query=QUERIES[ID],

@@ -1,4 +1,4 @@
-"""aws-iam-09-access-analyzer: public and cross-account Access Analyzer findings, silent archives."""
+"""aws-iam-09-access-analyzer: public and cross-account findings, archives without a ticket."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import polars as pl
 
 from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect import engine, registry
-from cloudtrail_hunt.detect.model import Detection
+from cloudtrail_hunt.detect.model import Computed, Detection
 from cloudtrail_hunt.detect.site import Site, site_from_org_json
 from cloudtrail_hunt.ingest.lake import to_utc
 from cloudtrail_hunt.source import Source, open_source
@@ -80,7 +80,11 @@ def hunt(
         hi = hi or last
     if hi is None:
         hi = _last_day(frame)[1]
-    frame = frame.filter(pl.col(schema.EVENT_TIME) >= lo - BASELINE)
+    # Read as much history as the longest baseline of the chosen detections needs.
+    history = max(
+        [BASELINE] + [s.lookback for d in chosen for s in d.signals if isinstance(s, Computed)]
+    )
+    frame = frame.filter(pl.col(schema.EVENT_TIME) >= lo - history)
     return engine.run(
         frame,
         chosen,

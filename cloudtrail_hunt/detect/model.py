@@ -178,6 +178,8 @@ class Computed:
     tiers: tuple[Tier, ...]
     evaluate: Callable[[HuntContext], list[dict[str, Any]]]
     guide: str = ""
+    #: How much history before the range `evaluate` needs (``ctx.events`` starts there).
+    lookback: timedelta = timedelta(days=30)
 
 
 @dataclass(frozen=True, slots=True)

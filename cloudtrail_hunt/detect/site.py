@@ -37,6 +37,8 @@ class Site:
     audit_roles: frozenset[str] = frozenset()
     #: The ARN of the deny-destructive SCP (control 08).
     deny_destructive_policy: str | None = None
+    #: Roles (names or ARNs) the managed IaC stacks provision (control 06, EKS Pod Identity).
+    iac_managed_roles: frozenset[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -54,6 +56,9 @@ def site_from_org_json(path: str | Path) -> Site:
         automation_principals=frozenset(data.get("approved_automation_principals", [])),
         audit_roles=frozenset(data.get("credential_report_audit", {}).get("role_arns", [])),
         deny_destructive_policy=policies.get("deny-destructive", {}).get("arn"),
+        iac_managed_roles=frozenset(data["iac_managed_roles"])
+        if "iac_managed_roles" in data
+        else None,
     )
 
 
@@ -70,5 +75,6 @@ def site_from_table(table: dict[str, Any], where: str) -> Site:
             setting = f"site.{key}"
             raise ConfigError(setting, "unknown key", hint, file=where)
         default = getattr(Site(), key)
-        values[key] = frozenset(map(str, value)) if isinstance(default, frozenset) else value
+        as_set = isinstance(default, frozenset) or key == "iac_managed_roles"
+        values[key] = frozenset(map(str, value)) if as_set else value
     return Site(**values)

@@ -36,18 +36,40 @@ def _ids(finding: dict[str, Any]) -> list[str]:
     return [e["event_id"] for e in finding["evidence"]]
 
 
+def _files(label: dict[str, Any]) -> set[str]:
+    """A side-input label's report or Config files, relative to the side-inputs folder."""
+    return {e.removeprefix("side_inputs/") for e in label["evidence"]}
+
+
+def _holds(finding: dict[str, Any], label: dict[str, Any], *, first: bool = False) -> bool:
+    """The finding holds the label's events, or (side inputs) its principal and files."""
+    wanted = set(label["event_ids"])
+    if wanted:
+        return (_ids(finding)[0] in wanted) if first else bool(wanted & set(_ids(finding)))
+    sources = [e["source"] for e in finding["evidence"]][: 1 if first else None]
+    return finding["principal"] == label["principal"] and bool(_files(label) & set(sources))
+
+
+#: Label signal names that are a tuning of another signal here, not a signal of their own.
+ALIASES = {"enable-mfa-5-minute-suppression": "iam-user-console-login-mfa-no"}
+
+
+def _signal(label: dict[str, Any]) -> str:
+    return ALIASES.get(label["signal"], label["signal"])
+
+
 def _of(findings: pl.DataFrame, label: dict[str, Any]) -> list[dict[str, Any]]:
     rows = findings.filter(
-        (pl.col("detection") == label["control"]) & (pl.col("signal") == label["signal"])
+        (pl.col("detection") == label["control"]) & (pl.col("signal") == _signal(label))
     )
     return rows.to_dicts()
 
 
 def _case(label: dict[str, Any]) -> Any:
     marks = []
-    if (label["control"], label["signal"]) not in IMPLEMENTED:
+    if (label["control"], _signal(label)) not in IMPLEMENTED:
         marks.append(pytest.mark.xfail(reason="signal not implemented yet", strict=True))
-    elif not label["event_ids"]:
+    elif not label["event_ids"] and not label["evidence"]:
         marks.append(pytest.mark.xfail(reason="side-input signal not implemented yet", strict=True))
     return pytest.param(label, id=label["scenario"], marks=marks)
 
@@ -56,20 +78,18 @@ def _case(label: dict[str, Any]) -> Any:
 def test_labelled_scenario_fires_with_its_tier(
     label: dict[str, Any], findings: pl.DataFrame
 ) -> None:
-    assert (label["control"], label["signal"]) in IMPLEMENTED
-    wanted = set(label["event_ids"])
-    assert wanted
-    hits = [f for f in _of(findings, label) if wanted & set(_ids(f))]
+    assert (label["control"], _signal(label)) in IMPLEMENTED
+    assert label["event_ids"] or label["evidence"]
+    hits = [f for f in _of(findings, label) if _holds(f, label)]
     assert hits, f"no {label['signal']} finding holds the scenario's events"
     assert label["tier"] in {f["tier"] for f in hits}
 
 
 @pytest.mark.parametrize("label", [_case(lab) for lab in LABELS if lab["expect"] == "silent"])
 def test_near_miss_stays_silent(label: dict[str, Any], findings: pl.DataFrame) -> None:
-    assert (label["control"], label["signal"]) in IMPLEMENTED
-    wanted = set(label["event_ids"])
-    assert wanted
-    triggered = [f for f in _of(findings, label) if _ids(f)[0] in wanted]
+    assert (label["control"], _signal(label)) in IMPLEMENTED
+    assert label["event_ids"] or label["evidence"]
+    triggered = [f for f in _of(findings, label) if _holds(f, label, first=True)]
     assert not triggered
 
 
@@ -77,5 +97,11 @@ def test_no_page_on_the_benign_background(findings: pl.DataFrame) -> None:
     scenario_events = {e for lab in LABELS if lab["expect"] == "fire" for e in lab["event_ids"]}
     pages = findings.filter(pl.col("tier") == "page").to_dicts()
     assert pages
-    stray = [f for f in pages if not scenario_events & set(_ids(f))]
+    fires = [lab for lab in LABELS if lab["expect"] == "fire"]
+    stray = [
+        f
+        for f in pages
+        if not scenario_events & set(_ids(f))
+        and not any(lab["signal"] == f["signal"] and _holds(f, lab) for lab in fires)
+    ]
     assert not stray, [(f["detection"], f["signal"], f["principal"]) for f in stray]
