@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import polars as pl
 
 from cloudtrail_hunt import expr as ct
-from cloudtrail_hunt.detect.model import ControlType, Detection, Severity, Signal, Threshold, Tier
+from cloudtrail_hunt import schema
+from cloudtrail_hunt.detect import reports
+from cloudtrail_hunt.detect.model import (
+    Computed,
+    ControlType,
+    Detection,
+    HuntContext,
+    Severity,
+    Signal,
+    Threshold,
+    Tier,
+)
 from cloudtrail_hunt.detect.site import Site
 from detections._guide import COMPLIANCE, QUERIES, RESPONSES
 
@@ -25,6 +37,67 @@ def _iam_user_login(site: Site) -> pl.Expr:
         & ct.succeeded()
         & ~break_glass.fill_null(False)
     )
+
+
+def inventory_drift(ctx: HuntContext) -> list[dict[str, Any]]:
+    """An account's IAM-user count rising above its baseline, from the credential reports.
+
+    Guide: "Standing IAM-user inventory drift: scheduled query of iam:ListUsers result-count
+    crossing a static baseline upward". The credential report lists every IAM user, so its row
+    count (root excluded) is the ListUsers count. The baseline is the account's first report
+    in the 30 days before the range (else its first report); each report above the highest
+    count seen so far is a crossing, reported in the weekly digest with the CreateUser calls
+    since the previous high as evidence.
+    """
+    loaded = reports.load(ctx)
+    if loaded is None or loaded.reports.is_empty():
+        return []
+    counts = (
+        loaded.reports.filter(pl.col("user") != "<root_account>")
+        .group_by("account", "generated_at", "path")
+        .agg(pl.len().alias("users"))
+        .sort("account", "generated_at")
+    )
+    created = (
+        ctx.events.filter(
+            ct.event("CreateUser") & ct.succeeded() & (pl.col(schema.EVENT_TIME) < ctx.end)
+        )
+        .select(
+            schema.EVENT_TIME,
+            pl.coalesce("recipientAccountId", "userIdentity.accountId").alias("account"),
+            pl.col("eventID").alias("event_id"),
+            pl.col(schema.SOURCE).alias("source"),
+            pl.col(schema.SOURCE_INDEX).cast(pl.Int64).alias("index"),
+        )
+        .collect()
+    )
+    findings = []
+    for (account,), runs in counts.group_by("account", maintain_order=True):
+        rows = runs.to_dicts()
+        in_baseline = [r for r in rows if ctx.start - ctx.baseline <= r["generated_at"] < ctx.start]
+        high = (in_baseline or rows)[0]
+        for run in rows:
+            if run["users"] <= high["users"]:
+                continue
+            since = created.filter(
+                (pl.col("account") == account) & (pl.col(schema.EVENT_TIME) > high["generated_at"])
+            )
+            evidence = since.select("event_id", "source", "index").to_dicts()
+            evidence.append({"event_id": None, "source": run["path"], "index": None})
+            findings.append(
+                {
+                    "tier": Tier.DIGEST,
+                    "account": account,
+                    "principal": None,
+                    "first_seen": run["generated_at"],
+                    "last_seen": run["generated_at"],
+                    "evidence": evidence,
+                    "threshold": f"IAM users above the baseline of {high['users']}",
+                    "baseline": f"{high['users']} IAM users in {high['path']}",
+                }
+            )
+            high = run
+    return findings
 
 
 DETECTION = Detection(
@@ -78,6 +151,16 @@ DETECTION = Detection(
                     digest=timedelta(weeks=1),
                     escalate_to=Tier.TICKET,
                 ),
+            ),
+        ),
+        Computed(
+            name="iam-user-inventory-drift",
+            description="An account's IAM-user count rose above its baseline.",
+            tiers=(Tier.DIGEST,),
+            evaluate=inventory_drift,
+            guide=(
+                "Standing IAM-user inventory drift: scheduled query of iam:ListUsers"
+                " result-count crossing a static baseline upward"
             ),
         ),
     ),

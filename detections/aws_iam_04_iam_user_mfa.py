@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import polars as pl
 
 from cloudtrail_hunt import expr as ct
+from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect import reports
 from cloudtrail_hunt.detect.model import (
     Computed,
     ControlType,
     Detection,
+    HuntContext,
     Severity,
     Signal,
     Threshold,
@@ -21,6 +24,80 @@ from detections._guide import COMPLIANCE, RESPONSES
 
 ID = "aws-iam-04-iam-user-mfa"
 
+#: MFA removed from an IAM user: DeactivateMFADevice names the user; DeleteVirtualMFADevice
+#: names the device, whose serial ends with the user name for devices named after their user.
+_MFA_REMOVED = ct.event("DeactivateMFADevice", "DeleteVirtualMFADevice") & ct.succeeded()
+_TARGET_USER = pl.coalesce(
+    ct.request("userName"),
+    pl.col("requestParameters").str.json_path_match("$.serialNumber").str.extract(r":mfa/(.+)$"),
+)
+_LOGIN_PROFILE = {"CreateLoginProfile": True, "DeleteLoginProfile": False}
+_EPISODE = timedelta(hours=24)
+
+
+def mfa_removed_with_login_profile(ctx: HuntContext) -> list[dict[str, Any]]:
+    """MFA removed from a user who still has a console password, one ticket per user a day.
+
+    Guide: "CloudTrail DeactivateMFADevice or DeleteVirtualMFADevice on an IAM user that
+    still holds an active LoginProfile". Whether the user has a LoginProfile is the latest of:
+    `password_enabled` in the last credential report before the event, and CreateLoginProfile /
+    DeleteLoginProfile calls for the user since. Unknown (no report, no call) counts as holding
+    one, which errs towards alerting.
+    """
+    account = pl.coalesce("recipientAccountId", "userIdentity.accountId").alias("account")
+    columns = [
+        schema.EVENT_TIME,
+        "eventName",
+        account,
+        _TARGET_USER.alias("user"),
+        # Root removing its own device is control 01's signal.
+        (ct.identity("Root") & ct.request("userName").is_null()).alias("own_root"),
+        pl.col("eventID").alias("event_id"),
+        pl.col(schema.SOURCE).alias("source"),
+        pl.col(schema.SOURCE_INDEX).cast(pl.Int64).alias("index"),
+    ]
+    relevant = _MFA_REMOVED | (ct.event(*_LOGIN_PROFILE) & ct.succeeded())
+    events = (
+        ctx.events.filter(relevant & (pl.col(schema.EVENT_TIME) < ctx.end))
+        .select(columns)
+        .filter(pl.col("user").is_not_null() & ~pl.col("own_root"))
+        .collect()
+        .sort(schema.EVENT_TIME)
+    )
+    states = reports.login_profiles(ctx)
+    findings: list[dict[str, Any]] = []
+    open_episode: dict[tuple[str, str], dict[str, Any]] = {}
+    profile: dict[tuple[str, str], tuple[Any, bool]] = {}
+    for row in events.to_dicts():
+        key = (row["account"], row["user"])
+        if row["eventName"] in _LOGIN_PROFILE:
+            profile[key] = (row[schema.EVENT_TIME], _LOGIN_PROFILE[row["eventName"]])
+            continue
+        has_profile = reports.login_profile_at(states, key, row[schema.EVENT_TIME])
+        if key in profile:
+            has_profile = profile[key][1]
+        if has_profile is False:
+            continue
+        evidence = {k: row[k] for k in ("event_id", "source", "index")}
+        current = open_episode.get(key)
+        if current is not None and row[schema.EVENT_TIME] < current["first_seen"] + _EPISODE:
+            current["evidence"].append(evidence)
+            current["last_seen"] = row[schema.EVENT_TIME]
+            continue
+        current = {
+            "tier": Tier.TICKET,
+            "account": row["account"],
+            "principal": f"arn:aws:iam::{row['account']}:user/{row['user']}",
+            "first_seen": row[schema.EVENT_TIME],
+            "last_seen": row[schema.EVENT_TIME],
+            "evidence": [evidence],
+            "threshold": "any event, one ticket per user per 24h",
+        }
+        open_episode[key] = current
+        findings.append(current)
+    return findings
+
+
 DETECTION = Detection(
     id=ID,
     title="MFA on every IAM user with a console password",
@@ -28,6 +105,16 @@ DETECTION = Detection(
     severity=Severity.CRITICAL,
     compliance=COMPLIANCE[ID],
     signals=(
+        Computed(
+            name="iam-user-mfa-removed-with-login-profile",
+            description="MFA removed from an IAM user who still has a console password.",
+            tiers=(Tier.TICKET,),
+            evaluate=mfa_removed_with_login_profile,
+            guide=(
+                "CloudTrail DeactivateMFADevice or DeleteVirtualMFADevice on an IAM user that"
+                " still holds an active LoginProfile"
+            ),
+        ),
         Signal(
             name="iam-user-console-login-mfa-no",
             description="An IAM user signed in to the console without MFA.",

@@ -169,5 +169,11 @@ DETECTION = Detection(
     ),
     guide_query=None,  # the guide names a Config-delivery query but does not print it
     response=RESPONSES[ID],
+    references=(
+        "hardening guide, aws-iam-05-key-rotation",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html#rotating_access_keys_console",
+        "https://docs.aws.amazon.com/config/latest/developerguide/access-keys-rotated.html",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_getting-report.html",
+    ),
     baseline="per access key: call volume over the prior 30 days (the dormancy moving average)",
 )

@@ -145,5 +145,10 @@ DETECTION = Detection(
     ),
     guide_query=QUERIES[ID],
     response=RESPONSES[ID],
+    references=(
+        "hardening guide, aws-iam-10-credential-report",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_getting-report.html",
+        "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_finding-unused.html",
+    ),
     baseline="per account: the audit role's GenerateCredentialReport cadence (weekly)",
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -315,3 +315,32 @@ def config_non_compliant(ctx: HuntContext) -> list[Row]:
     )  # fmt: skip
     rule = "ACCESS_KEYS_ROTATED NON_COMPLIANT (key older than maxAccessKeyAge)"
     return _per_principal(hits, Tier.TICKET, rule)
+
+
+def login_profiles(ctx: HuntContext) -> pl.DataFrame:
+    """Each user's `password_enabled` per credential report: account, user, generated_at."""
+    frame = _reports(ctx)
+    if frame.is_empty():
+        return pl.DataFrame(
+            schema={
+                "account": pl.String,
+                "user": pl.String,
+                "at": pl.Datetime("us", "UTC"),
+                "password_enabled": pl.Boolean,
+            }
+        )
+    return frame.select(
+        "account", "user", pl.col("generated_at").alias("at"), "password_enabled"
+    ).sort("at")
+
+
+def login_profile_at(states: pl.DataFrame, key: tuple[str, str], when: datetime) -> bool | None:
+    """Whether the last report before `when` showed a console password for (account, user)."""
+    account, user = key
+    before = states.filter(
+        (pl.col("account") == account) & (pl.col("user") == user) & (pl.col("at") <= when)
+    )
+    if before.is_empty():
+        return None
+    value = before["password_enabled"][-1]
+    return None if value is None else bool(value)

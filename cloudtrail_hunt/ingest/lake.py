@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable
 
 TABLES = ("events", "insights")
-_COMPRESSION_LEVEL = 3
+#: zstd level 1: measured ~10% cheaper to write than level 3 on ~400-row partition files, and
+#: no bigger (most of a file is the JSON text, which compresses alike at both levels).
+_COMPRESSION_LEVEL = 1
 
 
 def partition_dir(table: str, account: str, region: str, day: date) -> str:
