@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -350,7 +351,7 @@ def _frame(
             [r.logstashTimestamp if r.eventTime is None else r.eventTime for r in rows],
         )
     ]
-    columns += [_strings(name, [getattr(r, name) for r in rows]) for name in S.TOP_LEVEL_STRINGS]
+    columns += [_strings(name, list(map(attrgetter(name), rows))) for name in S.TOP_LEVEL_STRINGS]
     columns += [
         pl.Series(
             name,
@@ -438,24 +439,21 @@ def _parse_event_time(text: pl.Series) -> pl.Series:
 
 
 def _identity_columns(identities: list[_UserIdentity | None]) -> dict[str, list[str | None]]:
-    """Flatten userIdentity level by level: one list comprehension per field, no per-row paths."""
-    out: dict[str, list[str | None]] = {}
-    level: dict[str, list[Any]] = {"userIdentity": identities}
-    while level:
-        deeper: dict[str, list[Any]] = {}
-        for prefix, objs in level.items():
-            for name in S.USER_IDENTITY_STRINGS:
-                head, _, rest = name.partition(prefix + ".")
-                if head or not rest:
-                    continue
-                attr = rest.split(".", 1)[0]
-                path = f"{prefix}.{attr}"
-                if path in out or path in deeper:
-                    continue
-                values = [None if o is None else getattr(o, attr) for o in objs]
-                if "." in rest:
-                    deeper[path] = values
-                else:
-                    out[path] = values
-        level = deeper
+    """Flatten userIdentity level by level into the dotted columns of the schema."""
+    out: dict[str, list[Any]] = {}
+    _flatten("userIdentity", identities, _UserIdentity, out)
     return {name: out[name] for name in S.USER_IDENTITY_STRINGS}
+
+
+def _flatten(
+    prefix: str, objs: list[Any], struct_type: type[msgspec.Struct], out: dict[str, list[Any]]
+) -> None:
+    # An absent struct reads as an empty one, so each field is one C-level map, no per-row test.
+    empty = struct_type()
+    present = [empty if o is None else o for o in objs]
+    for name, encode_name, hint in _fields(struct_type):
+        values = list(map(attrgetter(name), present))
+        if hint in _NESTED:
+            _flatten(f"{prefix}.{encode_name}", values, _NESTED[hint], out)
+        else:
+            out[f"{prefix}.{encode_name}"] = values

@@ -9,13 +9,15 @@ import polars as pl
 
 from cloudtrail_hunt.errors import QueryError
 from cloudtrail_hunt.query import ir
-from cloudtrail_hunt.query.values import TEXT, Kind, Value, as_num
+from cloudtrail_hunt.query.values import TEXT, Kind, Value, as_num, sort_keys
 
 if TYPE_CHECKING:
     from cloudtrail_hunt.query.functions import Context
 
 Aggregate = Callable[["Context", ir.Call], Value]
 AGGREGATES: dict[str, tuple[int, int, Aggregate]] = {}
+#: Lower-cased name → the documented spelling, for messages.
+SPELLING: dict[str, str] = {}
 
 
 def aggregate(*names: str, args: int | tuple[int, int]) -> Callable[[Aggregate], Aggregate]:
@@ -25,6 +27,7 @@ def aggregate(*names: str, args: int | tuple[int, int]) -> Callable[[Aggregate],
     def register(build: Aggregate) -> Aggregate:
         for name in names:
             AGGREGATES[name.lower()] = (low, high, build)
+            SPELLING[name.lower()] = name
         return build
 
     return register
@@ -73,14 +76,9 @@ def _extreme(largest: bool) -> Aggregate:
         value = ctx.value(node.args[0])
         if value.kind not in TEXT:
             return Value(value.expr.max() if largest else value.expr.min(), value.kind)
-        # Natural order (§5.5): every non-numeric text sorts before every number.
-        number = as_num(value)
-        text = value.expr
-        if largest:
-            top = text.filter(number == number.max()).first()
-            return Value(pl.coalesce(top, text.filter(number.is_null()).max()), value.kind)
-        bottom = text.filter(number == number.min()).first()
-        return Value(pl.coalesce(text.filter(number.is_null()).min(), bottom), value.kind)
+        # Natural order (§5.5), the order `sort` uses; missing values sort last either way.
+        keys, descending = sort_keys(value, descending=largest)
+        return Value(value.expr.sort_by(keys, descending=descending).first(), value.kind)
 
     return build
 

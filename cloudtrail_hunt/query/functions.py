@@ -21,6 +21,7 @@ import polars as pl
 from cloudtrail_hunt.errors import QueryError, QueryUnsupportedError
 from cloudtrail_hunt.query import ir
 from cloudtrail_hunt.query.values import (
+    TEXT,
     Kind,
     Value,
     as_bool,
@@ -166,7 +167,8 @@ def _is_true(node: ir.Expr) -> bool:
 @function("concat", args=(1, None))
 def _concat(ctx: Context, node: ir.Call) -> Value:
     parts = [_str(ctx, node, i) for i in range(len(node.args))]
-    return Value(pl.concat_str(parts, ignore_nulls=True), Kind.STR)
+    # A string function on a missing field gives a missing value (§7).
+    return Value(pl.concat_str(parts, ignore_nulls=False), Kind.STR)
 
 
 @function("isempty", args=1)
@@ -367,19 +369,24 @@ def _json_parse(ctx: Context, node: ir.Call) -> Value:
 
 @function("jsonStringify", args=1)
 def _json_stringify(ctx: Context, node: ir.Call) -> Value:
-    return Value(_str(ctx, node, 0), Kind.STR)
+    return Value(json_text(ctx.value(node.args[0])), Kind.STR)
 
 
 @function("jsonArraySize", args=1)
 def _json_array_size(ctx: Context, node: ir.Call) -> Value:
-    text = _str(ctx, node, 0)
+    text = json_text(ctx.value(node.args[0]))
     size = text.str.json_decode(pl.List(pl.String)).list.len()
     return Value(pl.when(text.str.starts_with("[")).then(size), Kind.NUM)
 
 
+def json_text(value: Value) -> pl.Expr:
+    """The JSON text of a value, maps and lists included (as_str makes those null)."""
+    return value.expr if value.kind in TEXT else as_str(value)
+
+
 def json_member(value: Value, segments: list[str]) -> Value:
-    """`value.a.b` or `value[0]` on a `jsonParse` result."""
-    return Value(as_str(value).str.json_path_match(json_path(segments)), Kind.JSON)
+    """`value.a.b` or `value[0]` on a `jsonParse` result: the leaf as text."""
+    return Value(json_text(value).str.json_path_match(json_path(segments)), Kind.STR)
 
 
 # --- IP addresses ----------------------------------------------------------------------------
@@ -580,7 +587,7 @@ def _json_array_contains(ctx: Context, node: ir.Call) -> Value:
         parsed = json.loads(text)
         return isinstance(parsed, list) and target in parsed  # case-sensitive, exact
 
-    found = _text_map(_str(ctx, node, 0), contains, pl.Boolean)
+    found = _text_map(json_text(ctx.value(node.args[0])), contains, pl.Boolean)
     return Value(found.fill_null(False), Kind.BOOL)
 
 

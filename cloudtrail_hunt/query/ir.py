@@ -82,6 +82,14 @@ class Index(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Member(Node):
+    """`value.key` or ``value.`dotted.key` ``: a path into a `jsonParse` value (§8.5)."""
+
+    value: Expr
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Negate(Node):
     """Unary minus."""
 
@@ -124,7 +132,7 @@ class In(Node):
 
 Expr = (
     Field | String | Number | Regex | Duration | ListLiteral | Call | Index | Negate | Not | Binary
-) | (Like | In)
+) | (Like | In | Member)
 
 COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 ARITHMETIC = frozenset({"+", "-", "*", "/", "%", "^"})

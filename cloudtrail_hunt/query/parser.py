@@ -99,6 +99,9 @@ def _syntax_error(error: UnexpectedInput, text: str) -> QuerySyntaxError:
         if "FIELDS" in error.expected and error.token.type == "NAME":
             return _unknown_command(str(error.token), line, column, text)
         reason, expected = f"unexpected {_describe(error.token)}", error.expected
+        if str(error.token) == "/" and "REGEX" in error.expected:
+            # The regex terminal could not close, so the lexer fell back to division.
+            reason, expected = "unterminated /regex/", {"closing /"}
     else:
         assert isinstance(error, UnexpectedCharacters)
         pos = error.pos_in_stream or 0

@@ -81,7 +81,7 @@ class Scope:
             prefix = ".".join(segments[:cut])
             if self.computed.get(prefix) is Kind.JSON:
                 path = json_path(segments[cut:])
-                return Value(pl.col(prefix).str.json_path_match(path), Kind.JSON)
+                return Value(pl.col(prefix).str.json_path_match(path), Kind.STR)
         return None
 
     def _column(self, name: str) -> Value:
@@ -90,7 +90,17 @@ class Scope:
         if dtype == pl.Boolean:
             return Value(column.replace_strict({True: "true", False: "false"}), Kind.STR)
         if isinstance(dtype, pl.Datetime):
-            return Value(column.dt.strftime(EVENT_TIME_FORMAT), Kind.STR)
+            # CloudTrail writes whole seconds (`2024-05-01T10:15:30Z`); keep a fraction when
+            # the record had one, at the precision it needs.
+            micros = column.dt.microsecond()
+            text = (
+                pl.when(micros == 0)
+                .then(column.dt.strftime(EVENT_TIME_FORMAT))
+                .when(micros % 1000 == 0)
+                .then(column.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"))
+                .otherwise(column.dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"))
+            )
+            return Value(text, Kind.STR)
         if dtype.is_numeric():
             return Value(column, Kind.NUM)
         return Value(column.cast(pl.String), Kind.STR)

@@ -19,8 +19,13 @@ import polars as pl
 
 from cloudtrail_hunt.errors import QueryError, QuerySyntaxError, QueryUnsupportedError
 from cloudtrail_hunt.query import ir
-from cloudtrail_hunt.query.aggregates import AGGREGATES
-from cloudtrail_hunt.query.functions import FUNCTIONS, UNSUPPORTED_FUNCTIONS, json_member
+from cloudtrail_hunt.query.aggregates import AGGREGATES, SPELLING
+from cloudtrail_hunt.query.functions import (
+    FUNCTIONS,
+    UNSUPPORTED_FUNCTIONS,
+    json_member,
+    json_text,
+)
 from cloudtrail_hunt.query.lower import check
 from cloudtrail_hunt.query.resolve import Scope
 from cloudtrail_hunt.query.transform import capture_groups
@@ -120,8 +125,16 @@ class _Compiler:
         keys: dict[str, Value] = {}
         for item in node.by:
             value = self.value(item.expr)
+            if value.kind is Kind.JSON:
+                msg = "`stats … by` cannot group by a map or list from `jsonParse`"
+                raise QueryError(msg, item.line, item.column)
             keys[item.name] = value
-            self.frame = self.frame.with_columns(value.expr.alias(item.name))
+        # Keys are computed under temporary names: `by toupper(x) as x` must not replace the
+        # `x` the aggregations read.
+        temporary = {name: f"__by{i}" for i, name in enumerate(keys)}
+        self.frame = self.frame.with_columns(
+            value.expr.alias(temporary[name]) for name, value in keys.items()
+        )
         aggregations: dict[str, Value] = {}
         self._stats_aliases = aggregations
         try:
@@ -131,7 +144,8 @@ class _Compiler:
             self._stats_aliases = None
         exprs = [v.expr.alias(name) for name, v in aggregations.items()]
         if keys:
-            self.frame = self.frame.group_by(list(keys)).agg(exprs)
+            grouped = self.frame.group_by(list(temporary.values())).agg(exprs)
+            self.frame = grouped.rename({v: k for k, v in temporary.items()})
         else:
             self.frame = self.frame.select(exprs)
         outputs = {name: v.kind for name, v in keys.items()}
@@ -147,7 +161,11 @@ class _Compiler:
         for key in node.keys:
             if key.descending is None:
                 self.warn(f"`sort {key.text}` has no direction; using `desc`", key)
-            keys, flags = sort_keys(self.value(key.expr), key.descending is not False)
+            value = self.value(key.expr)
+            if value.kind is Kind.JSON:
+                msg = "`sort` cannot order a map or list from `jsonParse`"
+                raise QueryError(msg, key.line, key.column)
+            keys, flags = sort_keys(value, key.descending is not False)
             by += keys
             descending += flags
         self.frame = self.frame.sort(
@@ -165,17 +183,28 @@ class _Compiler:
         self.check_regex(node.regex, node)
         groups = source.str.extract_groups(node.regex)
         # extract_groups names a struct field after its group, or its number when unnamed.
-        labels = [name or str(i + 1) for i, name in enumerate(capture_groups(node.regex))]
+        found = capture_groups(node.regex)
+        if len(node.names) == len(found):  # every group, in order (`as` names or all named)
+            labels = [name or str(i + 1) for i, name in enumerate(found)]
+        else:  # the named groups only; unnamed ones just group
+            labels = [name for name in found if name is not None]
         for label, name in zip(labels, node.names, strict=True):
             self._define(name, Value(groups.struct.field(label), Kind.STR))
             self.shown.setdefault(name, Value(pl.col(name), Kind.STR))
 
     @command.register
     def _dedup(self, node: ir.Dedup) -> None:
-        if not self.sorted:
+        if not self.sorted and not self.scope.after_stats:
+            # Default order: most recent first (§5.8). After `stats` there is no @timestamp:
+            # the rows stay in their order.
             keys, flags = sort_keys(self.scope.timestamp(node), descending=True)
             self.frame = self.frame.sort(keys, descending=flags, maintain_order=True)
-        values = [as_str(self.value(f)) for f in node.fields]
+        resolved = [self.value(f) for f in node.fields]
+        for field_node, value in zip(node.fields, resolved, strict=True):
+            if value.kind is Kind.JSON:
+                msg = "`dedup` cannot compare maps or lists from `jsonParse`"
+                raise QueryError(msg, field_node.line, field_node.column)
+        values = [as_str(v) for v in resolved]
         # Records with a missing key are never duplicates (§5.8).
         keep = pl.struct(values).is_first_distinct() | pl.any_horizontal(
             v.is_null() for v in values
@@ -187,7 +216,7 @@ class _Compiler:
     @command.register
     def _unnest(self, node: ir.Unnest) -> None:
         value = self.value(node.expr)
-        elements = as_str(value).map_batches(_json_elements, return_dtype=pl.List(pl.String))
+        elements = json_text(value).map_batches(_json_elements, return_dtype=pl.List(pl.String))
         # Records whose list is empty or missing produce no rows (§5.9, an inferred choice).
         self.frame = (
             self.frame.with_columns(elements.alias(node.alias))
@@ -257,6 +286,10 @@ class _Compiler:
     @value.register
     def _negate(self, node: ir.Negate) -> Value:
         return Value(-as_num(self.value(node.operand)), Kind.NUM)
+
+    @value.register
+    def _member(self, node: ir.Member) -> Value:
+        return json_member(self.value(node.value), list(node.path))
 
     @value.register
     def _index(self, node: ir.Index) -> Value:
@@ -383,14 +416,14 @@ def _compare(op: str, left: Value, right: Value) -> pl.Expr:
     elif kinds & {Kind.NUM, Kind.BOOL}:
         a, b = as_num(left), as_num(right)
     elif op == "=":
-        a, b = left.expr, right.expr
+        a, b = as_str(left), as_str(right)  # a map or list equals nothing (§7)
     else:
         # Two texts: as numbers when both read as numbers (parsed `days` vs "30"), else by
         # code point.
         na, nb = as_num(left), as_num(right)
         both = na.is_not_null() & nb.is_not_null()
         as_numbers = _apply(op, na, nb)
-        as_text = _apply(op, left.expr, right.expr)
+        as_text = _apply(op, as_str(left), as_str(right))
         return pl.when(both).then(as_numbers).otherwise(as_text).fill_null(False)
     return _apply(op, a, b).fill_null(False)
 
@@ -423,7 +456,7 @@ def _check_arity(node: ir.Call, name: str, low: int, high: int | None) -> None:
 
 
 def _unknown_function(node: ir.Call) -> QueryError:
-    names = sorted({f.name for f in FUNCTIONS.values()} | set(AGGREGATES))
+    names = sorted({f.name for f in FUNCTIONS.values()} | set(SPELLING.values()))
     close = difflib.get_close_matches(node.name, [n.lower() for n in names], n=1, cutoff=0.6)
     spelled = {n.lower(): n for n in names}
     hint = f"did you mean {spelled[close[0]]!r}?" if close else None

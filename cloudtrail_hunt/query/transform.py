@@ -183,11 +183,11 @@ class ToIR(Transformer[Token, ir.Query]):
         groups = capture_groups(pattern)
         names = [field_name(t) for t in rest[2:]]
         if not names:
-            if not groups or None in groups:
-                msg = "a `parse` regex needs a named group `(?<name>…)` for every group"
+            names = [g for g in groups if g is not None]
+            if not names:
+                msg = "a `parse` regex needs named groups `(?<name>…)` or names after `as`"
                 hint = "name the groups, or list the field names after `as`"
                 raise QuerySyntaxError(msg, token.line, token.column, hint)
-            names = [g for g in groups if g is not None]
         elif len(names) != len(groups):
             msg = f"the regex has {len(groups)} groups but {len(names)} names follow `as`"
             raise QuerySyntaxError(msg, token.line, token.column, "give one name per group")
@@ -249,6 +249,11 @@ class ToIR(Transformer[Token, ir.Query]):
 
     def call_star(self, meta: Meta, children: list[Any]) -> ir.Call:
         return ir.Call(str(children[0]).lower(), (), star=True, **_pos(meta))
+
+    def member(self, meta: Meta, children: list[Any]) -> ir.Member:
+        token = children[1]
+        path = (field_name(token),) if token.type == "QUOTED_NAME" else tuple(token.split("."))
+        return ir.Member(children[0], path, **_pos(meta))
 
     def index(self, meta: Meta, children: list[Any]) -> ir.Index:
         return ir.Index(children[0], int(children[1]), **_pos(meta))

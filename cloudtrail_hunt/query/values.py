@@ -38,13 +38,21 @@ TEXT = frozenset({Kind.STR, Kind.JSON})
 #: How CloudTrail spells `eventTime`; `eventTime` is stored as a datetime and shown this way.
 EVENT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 
 
 def as_str(value: Value) -> pl.Expr:
-    """The text of a value: numbers without decoration, booleans 1/0, instants ISO-8601."""
+    """The text of a value: numbers without decoration, booleans 1/0, instants ISO-8601.
+
+    A map or list from `jsonParse` has no text: string functions and comparisons treat it as
+    missing (§7).
+    """
     match value.kind:
-        case Kind.STR | Kind.JSON:
+        case Kind.STR:
             return value.expr
+        case Kind.JSON:
+            structured = value.expr.str.strip_chars_start().str.contains(r"^[\[{]")
+            return pl.when(~structured.fill_null(False)).then(value.expr)
         case Kind.NUM:
             # 3.0 prints as "3", as Logs Insights shows whole numbers.
             whole = value.expr.cast(pl.Float64).round(0) == value.expr.cast(pl.Float64)
@@ -63,7 +71,11 @@ def as_num(value: Value) -> pl.Expr:
     """The numeric reading of a value (null where the text is not a number)."""
     match value.kind:
         case Kind.STR | Kind.JSON:
-            return value.expr.str.strip_chars().cast(pl.Float64, strict=False)
+            # Only decimal numbers: Float64 parsing also accepts `inf`, `nan` and `Infinity`,
+            # which are words in a log, not numbers.
+            text = value.expr.str.strip_chars()
+            numeric = text.str.contains(_NUMBER)
+            return pl.when(numeric).then(text.cast(pl.Float64, strict=False))
         case Kind.NUM:
             return value.expr
         case Kind.BOOL:
@@ -125,10 +137,11 @@ def json_path(segments: list[str]) -> str:
 
 
 def _natural_text(text: str | None) -> str | None:
-    # Digit runs compare by length, then value (§5.5): left-pad them to one width.
+    # Digit runs compare by length first, then value (§5.5): prefix each run with its length,
+    # so `a1` < `a2` < `a01` and `app9` < `app10`.
     if text is None:
         return None
-    return re.sub(r"\d+", lambda m: m[0].rjust(40, "0"), text)
+    return re.sub(r"\d+", lambda m: f"{len(m[0]):04d}{m[0]}", text)
 
 
 def sort_keys(value: Value, descending: bool) -> tuple[list[pl.Expr], list[bool]]:
@@ -144,6 +157,7 @@ def sort_keys(value: Value, descending: bool) -> tuple[list[pl.Expr], list[bool]
     natural = value.expr.map_batches(
         lambda s: pl.Series([_natural_text(x) for x in s.to_list()], dtype=pl.String),
         return_dtype=pl.String,
+        is_elementwise=True,  # so group_by and sort_by can apply it to the whole column
     )
     return (
         [missing, number.is_not_null(), number, natural],

@@ -62,11 +62,18 @@ class SynthResult:
     scenarios: list[str]
 
 
-def generate_org_trail(out: str | Path, *, seed: int = 7, start: date = date(2026, 10, 1),
-                       days: int = 35, accounts: int = 3,
-                       regions: Sequence[str] = ("us-east-1", "eu-west-1"),
-                       events_per_day: int = 100, files_per_day: int = 8,
-                       scenarios: bool = True) -> SynthResult:
+def generate_org_trail(
+    out: str | Path,
+    *,
+    seed: int = 7,
+    start: date = date(2026, 10, 1),
+    days: int = 35,
+    accounts: int = 3,
+    regions: Sequence[str] = ("us-east-1", "eu-west-1"),
+    events_per_day: int = 100,
+    files_per_day: int = 8,
+    scenarios: bool = True,
+) -> SynthResult:
     """Generate an organisation trail, its labels and side inputs under `out`.
 
     Parameters
@@ -131,10 +138,18 @@ def generate_org_trail(out: str | Path, *, seed: int = 7, start: date = date(202
     routine_counts = {key: len(v) for key, v in trail.extras.items()}
     if ctx is not None:
         run_all(ctx)
-    stats = write_trail(out, org, sched, trail, seed=seed, regions=regions,
-                        events_per_day=events_per_day, files_per_day=files_per_day,
-                        routine_counts=routine_counts,
-                        insights=ctx.insights if ctx is not None else [])
+    stats = write_trail(
+        out,
+        org,
+        sched,
+        trail,
+        seed=seed,
+        regions=regions,
+        events_per_day=events_per_day,
+        files_per_day=files_per_day,
+        routine_counts=routine_counts,
+        insights=ctx.insights if ctx is not None else [],
+    )
     reps = reports(org, trail)
     labels = list(ctx.labels) if ctx is not None else []
     labels += write_side_inputs(out, org, sched, reps, ctx.findings if ctx else [], seed)

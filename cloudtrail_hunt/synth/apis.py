@@ -24,8 +24,10 @@ def _bucket(acct: str, region: str, ids: Ids) -> dict[str, Any]:
 
 
 def _key(acct: str, region: str, ids: Ids) -> dict[str, Any]:
-    return {"keyId": f"arn:aws:kms:{region}:{acct}:key/{ids.uuid()}",
-            "encryptionAlgorithm": "SYMMETRIC_DEFAULT"}
+    return {
+        "keyId": f"arn:aws:kms:{region}:{acct}:key/{ids.uuid()}",
+        "encryptionAlgorithm": "SYMMETRIC_DEFAULT",
+    }
 
 
 def _param(acct: str, region: str, ids: Ids) -> dict[str, Any]:
@@ -42,15 +44,29 @@ def _table(acct: str, region: str, ids: Ids) -> dict[str, Any]:
 
 
 def _instances(acct: str, region: str, ids: Ids) -> dict[str, Any]:
-    return {"instancesSet": {"items": [{"instanceId": f"i-0{ids.hex(16)}"}]},
-            "filterSet": {}, "includeAllInstances": False}
+    return {
+        "instancesSet": {"items": [{"instanceId": f"i-0{ids.hex(16)}"}]},
+        "filterSet": {},
+        "includeAllInstances": False,
+    }
 
 
 def _metrics(acct: str, region: str, ids: Ids) -> dict[str, Any]:
-    return {"metricDataQueries": [{"id": "m1", "metricStat": {"metric": {
-        "namespace": "AWS/EC2", "metricName": "CPUUtilization"}, "period": 300, "stat": "Average"},
-        "returnData": True}], "startTime": "Oct 1, 2026, 12:00:00 AM",
-        "endTime": "Oct 1, 2026, 12:05:00 AM"}
+    return {
+        "metricDataQueries": [
+            {
+                "id": "m1",
+                "metricStat": {
+                    "metric": {"namespace": "AWS/EC2", "metricName": "CPUUtilization"},
+                    "period": 300,
+                    "stat": "Average",
+                },
+                "returnData": True,
+            }
+        ],
+        "startTime": "Oct 1, 2026, 12:00:00 AM",
+        "endTime": "Oct 1, 2026, 12:05:00 AM",
+    }
 
 
 def _empty(acct: str, region: str, ids: Ids) -> dict[str, Any]:
@@ -76,15 +92,19 @@ BROWSE: tuple[tuple[str, str, int, Params, str], ...] = (
     ("iam.amazonaws.com", "ListPolicies", 2, lambda a, r, i: {"scope": "Local"}, "1.08"),
     ("iam.amazonaws.com", "GetAccountSummary", 1, _none, "1.08"),
     ("iam.amazonaws.com", "ListUsers", 1, _none, "1.08"),
-    ("monitoring.amazonaws.com", "DescribeAlarms", 4, lambda a, r, i: {"maxRecords": 100},
-     "1.08"),
+    ("monitoring.amazonaws.com", "DescribeAlarms", 4, lambda a, r, i: {"maxRecords": 100}, "1.08"),
     ("logs.amazonaws.com", "DescribeLogGroups", 3, lambda a, r, i: {"limit": 50}, "1.08"),
     ("lambda.amazonaws.com", "ListFunctions20150331", 3, _none, "1.08"),
     ("cloudformation.amazonaws.com", "DescribeStacks", 3, _none, "1.08"),
     ("config.amazonaws.com", "DescribeConfigRules", 2, _none, "1.08"),
     ("config.amazonaws.com", "DescribeComplianceByConfigRule", 2, _none, "1.08"),
-    ("cloudtrail.amazonaws.com", "DescribeTrails", 1, lambda a, r, i: {"includeShadowTrails": True},
-     "1.08"),
+    (
+        "cloudtrail.amazonaws.com",
+        "DescribeTrails",
+        1,
+        lambda a, r, i: {"includeShadowTrails": True},
+        "1.08",
+    ),
     ("kms.amazonaws.com", "ListAliases", 2, _none, "1.08"),
     ("elasticloadbalancing.amazonaws.com", "DescribeLoadBalancers", 2, _none, "1.08"),
     ("dynamodb.amazonaws.com", "ListTables", 2, _none, "1.08"),
@@ -95,25 +115,51 @@ WORKLOAD: tuple[tuple[str, str, int, Params, str], ...] = (
     ("kms.amazonaws.com", "Decrypt", 10, _key, "1.08"),
     ("kms.amazonaws.com", "GenerateDataKey", 5, _key, "1.08"),
     ("ssm.amazonaws.com", "GetParameter", 6, _param, "1.08"),
-    ("secretsmanager.amazonaws.com", "GetSecretValue", 3,
-     lambda a, r, i: {"secretId": f"arn:aws:secretsmanager:{r}:{a}:secret:prod/orders/"
-                                  f"db-{i.alnum(6)}"},
-     "1.08"),
+    (
+        "secretsmanager.amazonaws.com",
+        "GetSecretValue",
+        3,
+        lambda a, r, i: {
+            "secretId": f"arn:aws:secretsmanager:{r}:{a}:secret:prod/orders/db-{i.alnum(6)}"
+        },
+        "1.08",
+    ),
     ("dynamodb.amazonaws.com", "DescribeTable", 4, _table, "1.08"),
     ("sts.amazonaws.com", "GetCallerIdentity", 3, _none, "1.08"),
     ("ec2.amazonaws.com", "DescribeTags", 2, _empty, "1.09"),
 )
 METRICS: tuple[tuple[str, str, int, Params, str], ...] = (
     ("monitoring.amazonaws.com", "GetMetricData", 6, _metrics, "1.08"),
-    ("monitoring.amazonaws.com", "ListMetrics", 2, lambda a, r, i: {"namespace": "AWS/EC2"},
-     "1.08"),
+    (
+        "monitoring.amazonaws.com",
+        "ListMetrics",
+        2,
+        lambda a, r, i: {"namespace": "AWS/EC2"},
+        "1.08",
+    ),
 )
 #: Benign writes of running workloads (about 2 % of traffic).
 WRITES: tuple[tuple[str, str, int, Params, str], ...] = (
-    ("ssm.amazonaws.com", "UpdateInstanceInformation", 3,
-     lambda a, r, i: {"instanceId": f"i-0{i.hex(16)}", "agentVersion": "3.3.987.0",
-                      "platformType": "Linux", "platformName": "Amazon Linux"}, "1.08"),
-    ("logs.amazonaws.com", "CreateLogStream", 2,
-     lambda a, r, i: {"logGroupName": "/aws/lambda/orders-api",
-                      "logStreamName": f"2026/10/01/[$LATEST]{i.hex(32)}"}, "1.08"),
+    (
+        "ssm.amazonaws.com",
+        "UpdateInstanceInformation",
+        3,
+        lambda a, r, i: {
+            "instanceId": f"i-0{i.hex(16)}",
+            "agentVersion": "3.3.987.0",
+            "platformType": "Linux",
+            "platformName": "Amazon Linux",
+        },
+        "1.08",
+    ),
+    (
+        "logs.amazonaws.com",
+        "CreateLogStream",
+        2,
+        lambda a, r, i: {
+            "logGroupName": "/aws/lambda/orders-api",
+            "logStreamName": f"2026/10/01/[$LATEST]{i.hex(32)}",
+        },
+        "1.08",
+    ),
 )

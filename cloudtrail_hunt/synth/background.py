@@ -51,8 +51,15 @@ def _java_day(t: int) -> str:
     return f"{MONTHS[g.tm_mon - 1]} {g.tm_mday}, {g.tm_year}, "
 
 
-def bulk_day(templates: list[Template], cum: list[int], n: int, day_start: int, region: str,
-             rng: random.Random, trail: Trail) -> tuple[list[int], list[dict[str, Any]]]:
+def bulk_day(
+    templates: list[Template],
+    cum: list[int],
+    n: int,
+    day_start: int,
+    region: str,
+    rng: random.Random,
+    trail: Trail,
+) -> tuple[list[int], list[dict[str, Any]]]:
     """Generate `n` benign records of one account, region and day, sorted by time.
 
     Parameters
@@ -79,8 +86,9 @@ def bulk_day(templates: list[Template], cum: list[int], n: int, day_start: int, 
         return [], []
     hmsz, h12 = _clock()
     rand = rng.random
-    secs = sorted(m * 60 + int(rand() * 60)
-                  for m in rng.choices(_MINUTES, cum_weights=diurnal_weights(), k=n))
+    secs = sorted(
+        m * 60 + int(rand() * 60) for m in rng.choices(_MINUTES, cum_weights=diurnal_weights(), k=n)
+    )
     picks = rng.choices(templates, cum_weights=cum, k=n)
     bits = rng.getrandbits
     prefix = time.strftime("%Y-%m-%dT", time.gmtime(day_start))
@@ -107,8 +115,9 @@ def bulk_day(templates: list[Template], cum: list[int], n: int, day_start: int, 
                     "credentials": {
                         "accessKeyId": "ASIA" + b32(bits(80).to_bytes(10, "big")).decode(),
                         "sessionToken": token,
-                        "expiration": (today + h12[exp]) if exp < 86400 else (
-                            tomorrow + h12[exp - 86400]),
+                        "expiration": (today + h12[exp])
+                        if exp < 86400
+                        else (tomorrow + h12[exp - 86400]),
                     },
                     "assumedRoleUser": user,
                 }

@@ -26,12 +26,35 @@ K_PLAIN, K_S3, K_ASSUME = 0, 1, 2
 class Principal:
     """A bulk-traffic caller: a static identity, or a role whose session is renewed each hour."""
 
-    __slots__ = ("_cache", "_ids", "identity", "ip", "key_id", "role", "session", "service", "ua",
-                 "console", "invoked_by", "mfa")
+    __slots__ = (
+        "_cache",
+        "_ids",
+        "identity",
+        "ip",
+        "key_id",
+        "role",
+        "session",
+        "service",
+        "ua",
+        "console",
+        "invoked_by",
+        "mfa",
+    )
 
-    def __init__(self, *, identity: dict[str, Any] | None = None, role: Role | None = None,
-                 session: str = "", ip: str, ua: str, ids: Ids, key_id: str | None = None,
-                 console: bool = False, invoked_by: str | None = None, mfa: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        identity: dict[str, Any] | None = None,
+        role: Role | None = None,
+        session: str = "",
+        ip: str,
+        ua: str,
+        ids: Ids,
+        key_id: str | None = None,
+        console: bool = False,
+        invoked_by: str | None = None,
+        mfa: bool = False,
+    ) -> None:
         self.identity = identity
         self.role, self.session, self.ip, self.ua, self._ids = role, session, ip, ua, ids
         self.key_id, self.console, self.invoked_by, self.mfa = key_id, console, invoked_by, mfa
@@ -47,9 +70,16 @@ class Principal:
             # Sessions are renewed a few minutes before the hour, so creationDate <= eventTime.
             created = hour * 3600 - 60 - self._ids.rng.randrange(600)
             ident = assumed_role_identity(
-                role.account, role.role_id, role.name, role.path, self.session,
-                access_key_id=self._ids.key_id("ASIA"), created=iso(created), mfa=self.mfa,
-                invoked_by=self.invoked_by)
+                role.account,
+                role.role_id,
+                role.name,
+                role.path,
+                self.session,
+                access_key_id=self._ids.key_id("ASIA"),
+                created=iso(created),
+                mfa=self.mfa,
+                invoked_by=self.invoked_by,
+            )
             self._cache[hour] = ident
         return ident
 
@@ -67,39 +97,94 @@ class Template:
     extra: tuple[dict[str, str], str] | None = None
 
 
-def _principals(org: Org, acct: str, region: str,
-                ids: Ids) -> list[tuple[Principal, tuple[Api, ...], int]]:
+def _principals(
+    org: Org, acct: str, region: str, ids: Ids
+) -> list[tuple[Principal, tuple[Api, ...], int]]:
     """(principal, API list, weight) of the bulk callers of one account and region."""
     out: list[tuple[Principal, tuple[Api, ...], int]] = []
     member = acct != org.management.id
     cfg = org.role(acct, "AWSServiceRoleForConfig")
-    out.append((Principal(role=cfg, session="AWSConfig-Describe", ip="config.amazonaws.com",
-                          ua="config.amazonaws.com", ids=ids, invoked_by="config.amazonaws.com"),
-                BROWSE, 14))
+    out.append(
+        (
+            Principal(
+                role=cfg,
+                session="AWSConfig-Describe",
+                ip="config.amazonaws.com",
+                ua="config.amazonaws.com",
+                ids=ids,
+                invoked_by="config.amazonaws.com",
+            ),
+            BROWSE,
+            14,
+        )
+    )
     if region not in ALLOWED_REGIONS:
         return out  # only AWS services act in regions the SCP denies to everyone else
-    people = (("bruno.silva", "ReadOnlyAccess"), ("alice.martin", "AdministratorAccess"),
-              ("kai.berg", "ReadOnlyAccess"), ("lena.fischer", "Developer"))
+    people = (
+        ("bruno.silva", "ReadOnlyAccess"),
+        ("alice.martin", "AdministratorAccess"),
+        ("kai.berg", "ReadOnlyAccess"),
+        ("lena.fischer", "Developer"),
+    )
     for k, (person, ps) in enumerate(people):
         role = org.role(acct, org.sso_role(acct, ps))
-        out.append((Principal(role=role, session=f"{person}@{DOMAIN}", ip=org.office_ips[k],
-                              ua=UA["console"], ids=ids, console=True), BROWSE, 6))
+        out.append(
+            (
+                Principal(
+                    role=role,
+                    session=f"{person}@{DOMAIN}",
+                    ip=org.office_ips[k],
+                    ua=UA["console"],
+                    ids=ids,
+                    console=True,
+                ),
+                BROWSE,
+                6,
+            )
+        )
     scanner = "SecurityAuditRole" if member else "security-scanner-role"
-    out.append((Principal(role=org.role(acct, scanner), session="security-scanner",
-                          ip=org.workload_ips[0], ua=UA["boto3"], ids=ids), BROWSE, 10))
+    out.append(
+        (
+            Principal(
+                role=org.role(acct, scanner),
+                session="security-scanner",
+                ip=org.workload_ips[0],
+                ua=UA["boto3"],
+                ids=ids,
+            ),
+            BROWSE,
+            10,
+        )
+    )
     exporter = org.user(acct, "svc-metrics-exporter")
     key = exporter.keys[0].key_id
     ident = iam_user_identity(acct, exporter.user_id, exporter.name, access_key_id=key)
-    out.append((Principal(identity=ident, ip="192.0.2.10", ua=UA["boto3"].replace(
-        " exec-env/AWS_Lambda_python3.12", ""), ids=ids, key_id=key), METRICS, 6))
+    out.append(
+        (
+            Principal(
+                identity=ident,
+                ip="192.0.2.10",
+                ua=UA["boto3"].replace(" exec-env/AWS_Lambda_python3.12", ""),
+                ids=ids,
+                key_id=key,
+            ),
+            METRICS,
+            6,
+        )
+    )
     if member:
         for name, session, ua, weight in (
             ("app-runtime-role", f"i-0{ids.hex(16)}", UA["go"], 14),
             ("orders-api-lambda-role", "orders-api", UA["boto3"], 12),
             ("ecs-task-role", ids.hex(32), UA["boto3"], 6),
         ):
-            p = Principal(role=org.role(acct, name), session=session, ids=ids, ua=ua,
-                          ip=org.workload_ips[1 + len(name) % 3])
+            p = Principal(
+                role=org.role(acct, name),
+                session=session,
+                ids=ids,
+                ua=ua,
+                ip=org.workload_ips[1 + len(name) % 3],
+            )
             out.append((p, WORKLOAD, weight))
             if name == "app-runtime-role":
                 out.append((p, WRITES, 2))
@@ -111,10 +196,15 @@ def _service_assumes(org: Org, acct: str) -> list[tuple[str, Role, str]]:
     cfg = org.role(acct, "AWSServiceRoleForConfig")
     out = [("config.amazonaws.com", cfg, "AWSConfig-Describe")]
     if acct != org.management.id:
-        out += [("lambda.amazonaws.com", org.role(acct, "orders-api-lambda-role"), "orders-api"),
-                ("ec2.amazonaws.com", org.role(acct, "app-runtime-role"), "i-0a8f3c21d7e45b690"),
-                ("ecs-tasks.amazonaws.com", org.role(acct, "ecs-task-role"),
-                 "3f1e0c9b2d8a4e7f9c6b5a4d3e2f1a0b")]
+        out += [
+            ("lambda.amazonaws.com", org.role(acct, "orders-api-lambda-role"), "orders-api"),
+            ("ec2.amazonaws.com", org.role(acct, "app-runtime-role"), "i-0a8f3c21d7e45b690"),
+            (
+                "ecs-tasks.amazonaws.com",
+                org.role(acct, "ecs-task-role"),
+                "3f1e0c9b2d8a4e7f9c6b5a4d3e2f1a0b",
+            ),
+        ]
     else:
         out += [("lambda.amazonaws.com", org.role(acct, "iam-key-rotator-role"), "iam-key-rotator")]
     return out
@@ -134,25 +224,71 @@ def build_templates(org: Org, acct: str, region: str, ids: Ids) -> tuple[list[Te
                 continue  # IAM is global: CloudTrail logs it in us-east-1 only
             share = weight * w / total
             writes = apis is WRITES
-            entries.append((_template(org, acct, region, ids, principal, source, name, params,
-                                      version, not writes, None), share * 0.97))
+            entries.append(
+                (
+                    _template(
+                        org,
+                        acct,
+                        region,
+                        ids,
+                        principal,
+                        source,
+                        name,
+                        params,
+                        version,
+                        not writes,
+                        None,
+                    ),
+                    share * 0.97,
+                )
+            )
             if not writes:
-                entries.append((_template(org, acct, region, ids, principal, source, name, params,
-                                          version, True, _error(principal, acct, region, source,
-                                                                name)), share * 0.03))
+                entries.append(
+                    (
+                        _template(
+                            org,
+                            acct,
+                            region,
+                            ids,
+                            principal,
+                            source,
+                            name,
+                            params,
+                            version,
+                            True,
+                            _error(principal, acct, region, source, name),
+                        ),
+                        share * 0.03,
+                    )
+                )
     reads = sum(share for _, share in entries)
     assumes = _service_assumes(org, acct)
     # One opaque session token per account-region: real tokens differ per call, but they are
     # random bytes either way and sharing one keeps the committed sample small.
     token = "IQoJb3JpZ2luX2VjE" + ids.b64(340)
     for service, role, session in assumes:
-        rec = api_call(ids, identity=service_identity(service), t=0, source="sts.amazonaws.com",
-                       name="AssumeRole", region=region, account=acct, ip=service, ua=service,
-                       request={"roleArn": role.arn, "roleSessionName": session},
-                       response={}, read_only=True, version="1.08", tls_host=None, shared=True,
-                       resources=[{"accountId": acct, "type": "AWS::IAM::Role", "ARN": role.arn}])
-        user = {"assumedRoleId": f"{role.role_id}:{session}",
-                "arn": f"arn:aws:sts::{acct}:assumed-role/{role.name}/{session}"}
+        rec = api_call(
+            ids,
+            identity=service_identity(service),
+            t=0,
+            source="sts.amazonaws.com",
+            name="AssumeRole",
+            region=region,
+            account=acct,
+            ip=service,
+            ua=service,
+            request={"roleArn": role.arn, "roleSessionName": session},
+            response={},
+            read_only=True,
+            version="1.08",
+            tls_host=None,
+            shared=True,
+            resources=[{"accountId": acct, "type": "AWS::IAM::Role", "ARN": role.arn}],
+        )
+        user = {
+            "assumedRoleId": f"{role.role_id}:{session}",
+            "arn": f"arn:aws:sts::{acct}:assumed-role/{role.name}/{session}",
+        }
         tpl = Template(rec, K_ASSUME, None, None, "sts", (user, token))
         entries.append((tpl, reads * 0.10 / 0.90 / len(assumes)))
     templates = [t for t, _ in entries]
@@ -170,36 +306,77 @@ def _error(p: Principal, acct: str, region: str, source: str, name: str) -> tupl
         return ("ThrottlingException", "Rate exceeded")
     svc = source.split(".", 1)[0]
     who = (p.identity or {}).get("arn") or (
-        f"arn:aws:sts::{acct}:assumed-role/{p.role.name}/{p.session}" if p.role else "")
+        f"arn:aws:sts::{acct}:assumed-role/{p.role.name}/{p.session}" if p.role else ""
+    )
     code = "Client.UnauthorizedOperation" if svc == "ec2" else "AccessDenied"
-    return (code, f"User: {who} is not authorized to perform: {svc}:{name} on resource: "
-                  f"arn:aws:{svc}:{region}:{acct}:* because no identity-based policy allows the "
-                  f"{svc}:{name} action")
+    return (
+        code,
+        f"User: {who} is not authorized to perform: {svc}:{name} on resource: "
+        f"arn:aws:{svc}:{region}:{acct}:* because no identity-based policy allows the "
+        f"{svc}:{name} action",
+    )
 
 
-def _template(org: Org, acct: str, region: str, ids: Ids, p: Principal, source: str, name: str,
-              params: Params, version: str, read_only: bool,
-              error: tuple[str, str] | None) -> Template:
+def _template(
+    org: Org,
+    acct: str,
+    region: str,
+    ids: Ids,
+    p: Principal,
+    source: str,
+    name: str,
+    params: Params,
+    version: str,
+    read_only: bool,
+    error: tuple[str, str] | None,
+) -> Template:
     ident = p.identity if p.identity is not None else {}
     s3 = source == "s3.amazonaws.com"
     request = params(acct, region, ids)
     additional = None
     if s3:
-        additional = {"SignatureVersion": "SigV4", "CipherSuite": "TLS_AES_128_GCM_SHA256",
-                      "bytesTransferredIn": 0, "AuthenticationMethod": "AuthHeader",
-                      "x-amz-id-2": ids.b64(76), "bytesTransferredOut": 0 if error else 612}
+        additional = {
+            "SignatureVersion": "SigV4",
+            "CipherSuite": "TLS_AES_128_GCM_SHA256",
+            "bytesTransferredIn": 0,
+            "AuthenticationMethod": "AuthHeader",
+            "x-amz-id-2": ids.b64(76),
+            "bytesTransferredOut": 0 if error else 612,
+        }
     resources = None
     if s3 and request and "bucketName" in request:
-        resources = [{"accountId": acct, "type": "AWS::S3::Bucket",
-                      "ARN": f"arn:aws:s3:::{request['bucketName']}"}]
-    rec = api_call(ids, identity=ident, t=0, source=source, name=name, region=region,
-                   account=acct, ip=p.ip, ua=p.ua, request=request, response=None,
-                   additional=additional, error=error, read_only=read_only, resources=resources,
-                   version=version, tls_host=None if p.service else "auto", console=p.console,
-                   request_id="s3" if s3 else "uuid")
+        resources = [
+            {
+                "accountId": acct,
+                "type": "AWS::S3::Bucket",
+                "ARN": f"arn:aws:s3:::{request['bucketName']}",
+            }
+        ]
+    rec = api_call(
+        ids,
+        identity=ident,
+        t=0,
+        source=source,
+        name=name,
+        region=region,
+        account=acct,
+        ip=p.ip,
+        ua=p.ua,
+        request=request,
+        response=None,
+        additional=additional,
+        error=error,
+        read_only=read_only,
+        resources=resources,
+        version=version,
+        tls_host=None if p.service else "auto",
+        console=p.console,
+        request_id="s3" if s3 else "uuid",
+    )
     if s3 and not p.service:
         rec["tlsDetails"]["clientProvidedHostHeader"] = (
-            request.get("Host", "s3.amazonaws.com") if request else "s3.amazonaws.com")
+            request.get("Host", "s3.amazonaws.com") if request else "s3.amazonaws.com"
+        )
     dynamic = p if p.role is not None else None
     # A failed call does not count as a use of the key in the credential report.
     key_id = p.key_id if error is None else None

@@ -26,11 +26,18 @@ BREAK_GLASS_PREFIX = "break-glass-"
 PERMISSION_SETS = ("AdministratorAccess", "ReadOnlyAccess", "Developer", "SecurityAudit")
 #: Identity Center people and the permission set each signs in with.
 PEOPLE = (
-    ("alice.martin", "AdministratorAccess"), ("bruno.silva", "ReadOnlyAccess"),
-    ("chen.wei", "SecurityAudit"), ("dana.kim", "Developer"), ("eli.cohen", "Developer"),
-    ("finn.olsen", "Developer"), ("gus.moreau", "Developer"), ("hana.sato", "Developer"),
-    ("ivan.petrov", "ReadOnlyAccess"), ("jo.adams", "AdministratorAccess"),
-    ("kai.berg", "ReadOnlyAccess"), ("lena.fischer", "Developer"),
+    ("alice.martin", "AdministratorAccess"),
+    ("bruno.silva", "ReadOnlyAccess"),
+    ("chen.wei", "SecurityAudit"),
+    ("dana.kim", "Developer"),
+    ("eli.cohen", "Developer"),
+    ("finn.olsen", "Developer"),
+    ("gus.moreau", "Developer"),
+    ("hana.sato", "Developer"),
+    ("ivan.petrov", "ReadOnlyAccess"),
+    ("jo.adams", "AdministratorAccess"),
+    ("kai.berg", "ReadOnlyAccess"),
+    ("lena.fischer", "Developer"),
 )
 AUDIT_FUNCTION = "credential-report-audit"
 AUDIT_ROLE = "credential-report-audit-role"
@@ -163,8 +170,10 @@ class Org:
 
     def scp_arn(self, name: str) -> str:
         mgmt = self.management.id
-        return (f"arn:aws:organizations::{mgmt}:policy/{self.org_id}/service_control_policy/"
-                f"{self.scps[name]}")
+        return (
+            f"arn:aws:organizations::{mgmt}:policy/{self.org_id}/service_control_policy/"
+            f"{self.scps[name]}"
+        )
 
     def boundary_arn(self, account: str) -> str:
         """The canonical, organisation-published permission boundary of `account`."""
@@ -174,8 +183,15 @@ class Org:
 _ACCOUNT_NAMES = ("management", "prod", "dev")
 #: Roles present in every account, and those only member accounts hold.
 _COMMON_ROLES = (AUDIT_ROLE, "OrganizationAccountAccessRole", "iam-key-rotator-role")
-_MEMBER_ROLES = ("ci-deploy", "app-runtime-role", "orders-api-lambda-role", "SecurityAuditRole",
-                 "deploy-role", "data-export-role", "ecs-task-role")
+_MEMBER_ROLES = (
+    "ci-deploy",
+    "app-runtime-role",
+    "orders-api-lambda-role",
+    "SecurityAuditRole",
+    "deploy-role",
+    "data-export-role",
+    "ecs-task-role",
+)
 
 
 def _account_ids(ids: Ids, n: int) -> list[str]:
@@ -215,8 +231,8 @@ def build_org(seed: int, n_accounts: int, start: int, days: int) -> Org:
         org_id="o-" + "".join(ids.rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=10)),
         root_id="r-" + ids.hex(4),
         accounts=accounts,
-        partners=accts[n_accounts:n_accounts + 2],
-        externals=accts[n_accounts + 2:],
+        partners=accts[n_accounts : n_accounts + 2],
+        externals=accts[n_accounts + 2 :],
         start=start,
         days=days,
         trail_bucket=f"acme-org-cloudtrail-{accts[0]}",
@@ -226,9 +242,15 @@ def build_org(seed: int, n_accounts: int, start: int, days: int) -> Org:
         saml_provider={},
         permission_sets={ps: f"ps-{ids.hex(16)}" for ps in PERMISSION_SETS},
         sso_suffix={},
-        scps={name: f"p-{ids.hex(8)}" for name in (
-            "deny-destructive", "deny-root-create-access-key", "deny-root-without-mfa",
-            "tagging-policy")},
+        scps={
+            name: f"p-{ids.hex(8)}"
+            for name in (
+                "deny-destructive",
+                "deny-root-create-access-key",
+                "deny-root-without-mfa",
+                "tagging-policy",
+            )
+        },
         roles={},
         users={},
         roots={},
@@ -237,14 +259,19 @@ def build_org(seed: int, n_accounts: int, start: int, days: int) -> Org:
     )
     for a in accounts:
         org.saml_provider[a.id] = (
-            f"arn:aws:iam::{a.id}:saml-provider/AWSSSO_{ids.hex(16)}_DO_NOT_DELETE")
+            f"arn:aws:iam::{a.id}:saml-provider/AWSSSO_{ids.hex(16)}_DO_NOT_DELETE"
+        )
         for ps in PERMISSION_SETS:
             org.sso_suffix[(a.id, ps)] = ids.hex(16)
         names = _COMMON_ROLES + (("security-scanner-role",) if a.management else _MEMBER_ROLES)
         for name in names:
             org.roles[(a.id, name)] = Role(a.id, name, ids.unique_id("AROA"))
-        cfg = Role(a.id, "AWSServiceRoleForConfig", ids.unique_id("AROA"),
-                   "/aws-service-role/config.amazonaws.com/")
+        cfg = Role(
+            a.id,
+            "AWSServiceRoleForConfig",
+            ids.unique_id("AROA"),
+            "/aws-service-role/config.amazonaws.com/",
+        )
         org.roles[(a.id, cfg.name)] = cfg
         for ps in PERMISSION_SETS:
             sso = Role(a.id, org.sso_role(a.id, ps), ids.unique_id("AROA"), SSO_PATH)
@@ -256,28 +283,57 @@ def build_org(seed: int, n_accounts: int, start: int, days: int) -> Org:
 def _baseline_users(org: Org, ids: Ids, a: Account) -> None:
     """Root, a break-glass user with MFA and a metrics-exporter key user: a clean account."""
     s = org.start
-    root = IamUser(a.id, "<root_account>", a.id, s - 900 * DAY, Timeline(True),
-                   prior_login=s - 120 * DAY, mfa=Timeline(True))
+    root = IamUser(
+        a.id,
+        "<root_account>",
+        a.id,
+        s - 900 * DAY,
+        Timeline(True),
+        prior_login=s - 120 * DAY,
+        mfa=Timeline(True),
+    )
     org.roots[a.id] = root
-    bg = add_user(org, ids, a.id, "break-glass-admin", created=s - 700 * DAY, password=True,
-                  mfa=True)
+    bg = add_user(
+        org, ids, a.id, "break-glass-admin", created=s - 700 * DAY, password=True, mfa=True
+    )
     bg.prior_login = s - 8 * DAY - 3600 * (a.index % 9)
     exporter = add_user(org, ids, a.id, "svc-metrics-exporter", created=s - 400 * DAY)
     add_key(ids, exporter, created=s - 15 * DAY, prior_use=(s - 3600, "eu-west-1", "monitoring"))
 
 
-def add_user(org: Org, ids: Ids, account: str, name: str, *, created: int, password: bool = False,
-             mfa: bool = False, password_changed: int | None = None) -> IamUser:
+def add_user(
+    org: Org,
+    ids: Ids,
+    account: str,
+    name: str,
+    *,
+    created: int,
+    password: bool = False,
+    mfa: bool = False,
+    password_changed: int | None = None,
+) -> IamUser:
     """Register an IAM user that exists before the trail starts."""
-    user = IamUser(account, name, ids.unique_id("AIDA"), created, Timeline(password),
-                   password_changed=(password_changed or created) if password else None,
-                   mfa=Timeline(mfa))
+    user = IamUser(
+        account,
+        name,
+        ids.unique_id("AIDA"),
+        created,
+        Timeline(password),
+        password_changed=(password_changed or created) if password else None,
+        mfa=Timeline(mfa),
+    )
     org.users[(account, name)] = user
     return user
 
 
-def add_key(ids: Ids, user: IamUser, *, created: int, active: bool = True,
-            prior_use: tuple[int, str, str] | None = None) -> AccessKey:
+def add_key(
+    ids: Ids,
+    user: IamUser,
+    *,
+    created: int,
+    active: bool = True,
+    prior_use: tuple[int, str, str] | None = None,
+) -> AccessKey:
     """Give `user` an access key created at `created` (before or during the trail)."""
     key = AccessKey(ids.key_id("AKIA"), created, Timeline(False), prior_use)
     key.active.set(created, active)

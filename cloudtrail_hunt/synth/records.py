@@ -64,8 +64,10 @@ class Ids:
     def uuid(self) -> str:
         """A version-4 UUID string (eventID, requestID, sharedEventID)."""
         # Force the version (4) and variant (10xx) bits of RFC 4122 into 128 random bits.
-        h = "%032x" % (self.rng.getrandbits(128) & 0xFFFFFFFFFFFF0FFF3FFFFFFFFFFFFFFF
-                       | 0x00000000000040008000000000000000)
+        h = "%032x" % (
+            self.rng.getrandbits(128) & 0xFFFFFFFFFFFF0FFF3FFFFFFFFFFFFFFF
+            | 0x00000000000040008000000000000000
+        )
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def hex(self, n: int) -> str:
@@ -141,13 +143,30 @@ def host_for(source: str, region: str) -> str:
 # --- whole records -------------------------------------------------------------------------------
 
 
-def api_call(ids: Ids, *, identity: dict[str, Any], t: int, source: str, name: str, region: str,
-             account: str, ip: str, ua: str, request: dict[str, Any] | None = None,
-             response: dict[str, Any] | None = None, additional: dict[str, Any] | None = None,
-             error: tuple[str, str] | None = None, read_only: bool = False,
-             resources: list[dict[str, str]] | None = None, event_type: str = "AwsApiCall",
-             version: str = "1.09", tls_host: str | None = "auto", shared: bool = False,
-             console: bool = False, request_id: str | None = "uuid") -> dict[str, Any]:
+def api_call(
+    ids: Ids,
+    *,
+    identity: dict[str, Any],
+    t: int,
+    source: str,
+    name: str,
+    region: str,
+    account: str,
+    ip: str,
+    ua: str,
+    request: dict[str, Any] | None = None,
+    response: dict[str, Any] | None = None,
+    additional: dict[str, Any] | None = None,
+    error: tuple[str, str] | None = None,
+    read_only: bool = False,
+    resources: list[dict[str, str]] | None = None,
+    event_type: str = "AwsApiCall",
+    version: str = "1.09",
+    tls_host: str | None = "auto",
+    shared: bool = False,
+    console: bool = False,
+    request_id: str | None = "uuid",
+) -> dict[str, Any]:
     """One management-event record, keys in the order CloudTrail writes them.
 
     Parameters
@@ -215,9 +234,19 @@ def api_call(ids: Ids, *, identity: dict[str, Any], t: int, source: str, name: s
     return rec
 
 
-def console_login(ids: Ids, *, identity: dict[str, Any], t: int, account: str, ip: str, ua: str,
-                  mfa_used: str, success: bool = True, mfa_identifier: str | None = None,
-                  region: str = "us-east-1") -> dict[str, Any]:
+def console_login(
+    ids: Ids,
+    *,
+    identity: dict[str, Any],
+    t: int,
+    account: str,
+    ip: str,
+    ua: str,
+    mfa_used: str,
+    success: bool = True,
+    mfa_identifier: str | None = None,
+    region: str = "us-east-1",
+) -> dict[str, Any]:
     """A signin ConsoleLogin record (eventType AwsConsoleSignIn, no requestID).
 
     Parameters

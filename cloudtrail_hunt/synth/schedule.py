@@ -49,8 +49,15 @@ class Schedule:
         run_day = hunt + 1
         if not scenarios:
             return cls(start, days, hunt, run_day, None, None, None)
-        return cls(start, days, hunt, run_day, org.management.id, run_day - 14,
-                   (org.accounts[2].id, run_day))
+        return cls(
+            start,
+            days,
+            hunt,
+            run_day,
+            org.management.id,
+            run_day - 14,
+            (org.accounts[2].id, run_day),
+        )
 
     def t(self, day: int, hh: int = 0, mm: int = 0, ss: int = 0) -> int:
         """Epoch second of `day` (index) at hh:mm:ss UTC."""

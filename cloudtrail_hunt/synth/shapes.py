@@ -14,9 +14,9 @@ __all__ = [
 ]
 
 
-
-def _session_context(created: str, mfa: bool, issuer: dict[str, str] | None = None,
-                     web: dict[str, Any] | None = None) -> dict[str, Any]:
+def _session_context(
+    created: str, mfa: bool, issuer: dict[str, str] | None = None, web: dict[str, Any] | None = None
+) -> dict[str, Any]:
     ctx: dict[str, Any] = {}
     if issuer is not None:
         ctx["sessionIssuer"] = issuer
@@ -25,8 +25,9 @@ def _session_context(created: str, mfa: bool, issuer: dict[str, str] | None = No
     return ctx
 
 
-def root_identity(account: str, *, access_key_id: str = "", created: str | None = None,
-                  mfa: bool = False) -> dict[str, Any]:
+def root_identity(
+    account: str, *, access_key_id: str = "", created: str | None = None, mfa: bool = False
+) -> dict[str, Any]:
     """userIdentity of the root user; with `created` it carries a console session context."""
     ident: dict[str, Any] = {
         "type": "Root",
@@ -40,8 +41,15 @@ def root_identity(account: str, *, access_key_id: str = "", created: str | None 
     return ident
 
 
-def iam_user_identity(account: str, user_id: str, name: str, *, access_key_id: str | None = None,
-                      created: str | None = None, mfa: bool = False) -> dict[str, Any]:
+def iam_user_identity(
+    account: str,
+    user_id: str,
+    name: str,
+    *,
+    access_key_id: str | None = None,
+    created: str | None = None,
+    mfa: bool = False,
+) -> dict[str, Any]:
     """userIdentity of an IAM user: a long-lived key (AKIA) or a console session (ASIA)."""
     ident: dict[str, Any] = {
         "type": "IAMUser",
@@ -57,10 +65,19 @@ def iam_user_identity(account: str, user_id: str, name: str, *, access_key_id: s
     return ident
 
 
-def assumed_role_identity(account: str, role_id: str, role_name: str, role_path: str,
-                          session: str, *, access_key_id: str | None, created: str,
-                          mfa: bool = False, web: dict[str, Any] | None = None,
-                          invoked_by: str | None = None) -> dict[str, Any]:
+def assumed_role_identity(
+    account: str,
+    role_id: str,
+    role_name: str,
+    role_path: str,
+    session: str,
+    *,
+    access_key_id: str | None,
+    created: str,
+    mfa: bool = False,
+    web: dict[str, Any] | None = None,
+    invoked_by: str | None = None,
+) -> dict[str, Any]:
     """userIdentity of a role session, with its sessionIssuer (the role) and attributes."""
     ident: dict[str, Any] = {
         "type": "AssumedRole",

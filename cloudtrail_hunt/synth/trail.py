@@ -98,8 +98,11 @@ class Trail:
         if kind in ("IAMUser", "Root") and ident.get("accountId") == rec["recipientAccountId"]:
             if rec["eventName"] == "ConsoleLogin":
                 if (rec.get("responseElements") or {}).get("ConsoleLogin") == "Success":
-                    name = ident.get("userName", "<root_account>") if kind == "IAMUser" else (
-                        "<root_account>")
+                    name = (
+                        ident.get("userName", "<root_account>")
+                        if kind == "IAMUser"
+                        else ("<root_account>")
+                    )
                     self.logins[(ident["accountId"], name)].append(t)
             elif str(ident.get("accessKeyId", "")).startswith("AKIA"):
                 service = rec["eventSource"].split(".", 1)[0]

@@ -46,10 +46,19 @@ def _gz(obj: Any, encoder: msgspec.json.Encoder) -> tuple[bytes, bytes]:
     return raw, gzip.compress(raw, compresslevel=6, mtime=0)
 
 
-def write_trail(out: Path, org: Org, sched: Schedule, trail: Trail, *, seed: int,
-                regions: Sequence[str], events_per_day: int, files_per_day: int,
-                routine_counts: dict[tuple[str, str, int], int],
-                insights: list[dict[str, Any]]) -> WriteStats:
+def write_trail(
+    out: Path,
+    org: Org,
+    sched: Schedule,
+    trail: Trail,
+    *,
+    seed: int,
+    regions: Sequence[str],
+    events_per_day: int,
+    files_per_day: int,
+    routine_counts: dict[tuple[str, str, int], int],
+    insights: list[dict[str, Any]],
+) -> WriteStats:
     """Write every log file of the organisation trail under ``out/AWSLogs/<org>/``.
 
     Parameters
@@ -88,28 +97,56 @@ def write_trail(out: Path, org: Org, sched: Schedule, trail: Trail, *, seed: int
                 rng = random.Random(f"{seed}/bulk/{acct}/{region}/{d}")
                 day_start = sched.t(d)
                 n = events_per_day - routine_counts.get((acct, region, d), 0) if background else 0
-                secs, recs = (bulk_day(templates, cum, n, day_start, region, rng, trail)
-                              if n > 0 else ([], []))
+                secs, recs = (
+                    bulk_day(templates, cum, n, day_start, region, rng, trail)
+                    if n > 0
+                    else ([], [])
+                )
                 extras = sorted(trail.extras.get((acct, region, d), ()), key=lambda e: e[:2])
                 if extras:
-                    merged = list(heapq.merge(zip(secs, recs, strict=True),
-                                              ((t - day_start, rec) for t, _, rec in extras),
-                                              key=lambda p: p[0]))
+                    merged = list(
+                        heapq.merge(
+                            zip(secs, recs, strict=True),
+                            ((t - day_start, rec) for t, _, rec in extras),
+                            key=lambda p: p[0],
+                        )
+                    )
                     secs = [p[0] for p in merged]
                     recs = [p[1] for p in merged]
                 if not recs:
                     continue
                 digest = acct == org.management.id and region == DIGEST_REGION and d == digest_day
-                _write_day(root, acct, region, day_start, secs, recs, files_per_day, rng,
-                           encoder, stats, digest)
+                _write_day(
+                    root,
+                    acct,
+                    region,
+                    day_start,
+                    secs,
+                    recs,
+                    files_per_day,
+                    rng,
+                    encoder,
+                    stats,
+                    digest,
+                )
     _write_digests(root, org, sched, stats, encoder, seed)
     _write_insights(root, insights, encoder, stats, seed)
     return stats
 
 
-def _write_day(root: Path, acct: str, region: str, day_start: int, secs: list[int],
-               recs: list[dict[str, Any]], files_per_day: int, rng: random.Random,
-               encoder: msgspec.json.Encoder, stats: WriteStats, digest: bool) -> None:
+def _write_day(
+    root: Path,
+    acct: str,
+    region: str,
+    day_start: int,
+    secs: list[int],
+    recs: list[dict[str, Any]],
+    files_per_day: int,
+    rng: random.Random,
+    encoder: msgspec.json.Encoder,
+    stats: WriteStats,
+    digest: bool,
+) -> None:
     ymd = time.strftime("%Y/%m/%d", time.gmtime(day_start))
     stamp = time.strftime("%Y%m%d", time.gmtime(day_start))
     folder = f"{root}/{acct}/CloudTrail/{region}/{ymd}/"
@@ -125,8 +162,10 @@ def _write_day(root: Path, acct: str, region: str, day_start: int, secs: list[in
         j = bisect.bisect_left(secs, end, i)
         # Named after the last minute of its slice: no record is later than the name's minute.
         last = end - 1
-        name = (f"{prefix}{last // 3600:02d}{last // 60 % 60:02d}Z_"
-                f"{''.join(choices(_ALNUM, k=16))}.json.gz")
+        name = (
+            f"{prefix}{last // 3600:02d}{last // 60 % 60:02d}Z_"
+            f"{''.join(choices(_ALNUM, k=16))}.json.gz"
+        )
         chunk = recs[i:j]
         raw = encode({"Records": chunk})
         # gzip with mtime 0 and no file name (what gzip.compress(..., mtime=0) produces).
@@ -139,16 +178,29 @@ def _write_day(root: Path, acct: str, region: str, day_start: int, secs: list[in
         stats.events += j - i
         if digest:
             key = f"AWSLogs/{root.name}/{acct}/CloudTrail/{region}/{ymd}/{name}"
-            stats.digested.append((key, hashlib.sha256(raw).hexdigest(), chunk[0]["eventTime"],
-                                   chunk[-1]["eventTime"], day_start + last))
+            stats.digested.append(
+                (
+                    key,
+                    hashlib.sha256(raw).hexdigest(),
+                    chunk[0]["eventTime"],
+                    chunk[-1]["eventTime"],
+                    day_start + last,
+                )
+            )
         i = j
 
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 
-def _write_digests(root: Path, org: Org, sched: Schedule, stats: WriteStats,
-                   encoder: msgspec.json.Encoder, seed: int) -> None:
+def _write_digests(
+    root: Path,
+    org: Org,
+    sched: Schedule,
+    stats: WriteStats,
+    encoder: msgspec.json.Encoder,
+    seed: int,
+) -> None:
     """Hourly digest files of the management account for the first three delivery hours of the
     first hunt day (CloudTrail writes one an hour; a few are enough to exercise the shape)."""
     if not stats.digested:
@@ -163,12 +215,17 @@ def _write_digests(root: Path, org: Org, sched: Schedule, stats: WriteStats,
         files = [f for f in stats.digested if lo <= f[4] < hi]
         ymd = time.strftime("%Y/%m/%d", time.gmtime(hi))
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(hi))
-        key = (f"AWSLogs/{root.name}/{acct}/CloudTrail-Digest/{DIGEST_REGION}/{ymd}/"
-               f"{acct}_CloudTrail-Digest_{DIGEST_REGION}_{TRAIL_NAME}_{DIGEST_REGION}_{stamp}"
-               ".json.gz")
+        key = (
+            f"AWSLogs/{root.name}/{acct}/CloudTrail-Digest/{DIGEST_REGION}/{ymd}/"
+            f"{acct}_CloudTrail-Digest_{DIGEST_REGION}_{TRAIL_NAME}_{DIGEST_REGION}_{stamp}"
+            ".json.gz"
+        )
         doc = {
-            "awsAccountId": acct, "digestStartTime": iso(lo), "digestEndTime": iso(hi),
-            "digestS3Bucket": org.trail_bucket, "digestS3Object": key,
+            "awsAccountId": acct,
+            "digestStartTime": iso(lo),
+            "digestEndTime": iso(hi),
+            "digestS3Bucket": org.trail_bucket,
+            "digestS3Object": key,
             "digestPublicKeyFingerprint": fingerprint,
             "digestSignatureAlgorithm": "SHA256withRSA",
             "newestEventTime": max((f[3] for f in files), default=None),
@@ -178,9 +235,17 @@ def _write_digests(root: Path, org: Org, sched: Schedule, stats: WriteStats,
             "previousDigestHashValue": prev[1] if prev else None,
             "previousDigestHashAlgorithm": "SHA-256" if prev else None,
             "previousDigestSignature": ids.hex(512) if prev else None,
-            "logFiles": [{"s3Bucket": org.trail_bucket, "s3Object": f[0], "hashValue": f[1],
-                          "hashAlgorithm": "SHA-256", "newestEventTime": f[3],
-                          "oldestEventTime": f[2]} for f in files],
+            "logFiles": [
+                {
+                    "s3Bucket": org.trail_bucket,
+                    "s3Object": f[0],
+                    "hashValue": f[1],
+                    "hashAlgorithm": "SHA-256",
+                    "newestEventTime": f[3],
+                    "oldestEventTime": f[2],
+                }
+                for f in files
+            ],
         }
         raw, data = _gz(doc, encoder)
         path = root.parent.parent / key
@@ -190,8 +255,13 @@ def _write_digests(root: Path, org: Org, sched: Schedule, stats: WriteStats,
         prev = (key, hashlib.sha256(raw).hexdigest())
 
 
-def _write_insights(root: Path, insights: list[dict[str, Any]], encoder: msgspec.json.Encoder,
-                    stats: WriteStats, seed: int) -> None:
+def _write_insights(
+    root: Path,
+    insights: list[dict[str, Any]],
+    encoder: msgspec.json.Encoder,
+    stats: WriteStats,
+    seed: int,
+) -> None:
     """Each Insights event in its own object under ``CloudTrail-Insight/``."""
     rng = random.Random(f"{seed}/insights")
     for rec in insights:
@@ -199,8 +269,9 @@ def _write_insights(root: Path, insights: list[dict[str, Any]], encoder: msgspec
         t = time.strptime(rec["eventTime"], "%Y-%m-%dT%H:%M:%SZ")
         folder = root / acct / "CloudTrail-Insight" / region / time.strftime("%Y/%m/%d", t)
         folder.mkdir(parents=True, exist_ok=True)
-        name = (f"{acct}_CloudTrail-Insight_{region}_{time.strftime('%Y%m%dT%H%MZ', t)}_"
-                f"{''.join(rng.choices(_ALNUM, k=16))}.json.gz")
+        name = (
+            f"{acct}_CloudTrail-Insight_{region}_{time.strftime('%Y%m%dT%H%MZ', t)}_"
+            f"{''.join(rng.choices(_ALNUM, k=16))}.json.gz"
+        )
         (folder / name).write_bytes(_gz({"Records": [rec]}, encoder)[1])
         stats.objects += 1
-
