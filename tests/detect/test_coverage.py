@@ -95,7 +95,8 @@ def render() -> str:
             )
         tuned = [k for k, v in TUNES.items() if v in {s.name for s in detection.signals}]
         for name in tuned:
-            lines.append(f"| {GUIDE[name]} | tunes `{TUNES[name]}` (`unless_after`) | | see above |")
+            tuning = f"tunes `{TUNES[name]}` (`unless_after`)"
+            lines.append(f"| {GUIDE[name]} | {tuning} | | see above |")
         lines.append("")
     body = "\n".join(lines)
     digest = hashlib.sha256(body.encode()).hexdigest()[:16]

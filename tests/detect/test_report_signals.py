@@ -96,21 +96,23 @@ def _mfa_removed(
         detections=["aws-iam-04"],
         side_inputs=side,
     )
-    return _signal(found, "iam-user-mfa-removed-with-login-profile")
+    return found
 
 
 def test_mfa_removed_from_a_user_with_a_password_tickets(tmp_path: Path) -> None:
-    hits = _mfa_removed(tmp_path, password=True)
+    hits = _signal(_mfa_removed(tmp_path, password=True), "iam-user-mfa-removed-with-login-profile")
     assert hits["tier"].to_list() == ["ticket"]
     assert hits["principal"].to_list() == [f"arn:aws:iam::{ACCOUNT}:user/bob"]
 
 
 def test_mfa_removed_from_a_user_without_a_password_is_silent(tmp_path: Path) -> None:
-    assert _mfa_removed(tmp_path, password=False).is_empty()
+    found = _mfa_removed(tmp_path, password=False)
+    assert _signal(found, "iam-user-mfa-removed-with-login-profile").is_empty()
 
 
 def test_login_profile_created_after_the_report_counts(tmp_path: Path) -> None:
     created = _event(
         "CreateLoginProfile", "2026-10-05T09:00:00Z", requestParameters={"userName": "bob"}
     )
-    assert _mfa_removed(tmp_path, password=False, extra=[created])["tier"].to_list() == ["ticket"]
+    found = _mfa_removed(tmp_path, password=False, extra=[created])
+    assert _signal(found, "iam-user-mfa-removed-with-login-profile")["tier"].to_list() == ["ticket"]
