@@ -208,11 +208,28 @@ def _query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cached_lake(source: str) -> str:
+    """Raw logs are ingested into the cache lake first, with a progress bar and a summary."""
+    from cloudtrail_hunt.console import escape_for_terminal, progress_bar
+    from cloudtrail_hunt.ingest.pipeline import ingest
+    from cloudtrail_hunt.source import cache_lake, is_lake, is_log_events
+
+    if is_lake(source) or is_log_events(source):
+        return source
+    lake = cache_lake(source)
+    with progress_bar("ingest") as advance:
+        summary = ingest(source, lake, on_progress=advance)
+    counts = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in summary.as_dict().items())
+    where = escape_for_terminal(str(lake), 200)
+    print(f"cloudtrail-hunt: ingested into {where}: {counts}", file=sys.stderr)
+    return str(lake)
+
+
 def _hunt(args: argparse.Namespace) -> int:
     from cloudtrail_hunt.config import load_config
     from cloudtrail_hunt.detect import findings as rendering
     from cloudtrail_hunt.detect import registry
-    from cloudtrail_hunt.detect.hunt import hunt
+    from cloudtrail_hunt.detect.hunt import default_side_inputs, default_site, hunt
 
     pack = registry.load()
     config = load_config(args.config, pack) if args.config else None
@@ -221,15 +238,18 @@ def _hunt(args: argparse.Namespace) -> int:
             f"cloudtrail-hunt: warning: allow-list entry {note}; it no longer applies",
             file=sys.stderr,
         )
+    site = config.site if config and config.site else default_site(args.source)
+    side_inputs = args.side_inputs or default_side_inputs(args.source)
+    source = _cached_lake(args.source)
     found = hunt(
-        args.source,
+        source,
         start=args.start,
         end=args.end,
         detections=args.detections,
-        site=config.site if config else None,
+        site=site,
         tuning=config.tuning if config else None,
         pack=pack,
-        side_inputs=args.side_inputs,
+        side_inputs=side_inputs,
     )
     if args.format == "parquet" and args.output is None and sys.stdout.isatty():
         print("cloudtrail-hunt: error: --format parquet needs -o FILE", file=sys.stderr)

@@ -18,7 +18,8 @@ from cloudtrail_hunt.source import Source, open_source
 BASELINE = timedelta(days=30)
 
 
-def _default_site(source: Source) -> Site:
+def default_site(source: Source) -> Site:
+    """The organisation facts beside raw logs (`side_inputs/org.json`), else none."""
     # A synthetic trail (and a site that mirrors its layout) carries its org facts beside it.
     if isinstance(source, str | Path):
         org = Path(source) / "side_inputs" / "org.json"
@@ -27,7 +28,8 @@ def _default_site(source: Source) -> Site:
     return Site()
 
 
-def _default_side_inputs(source: Source) -> Path | None:
+def default_side_inputs(source: Source) -> Path | None:
+    """The `side_inputs/` folder beside raw logs, if there is one."""
     if isinstance(source, str | Path) and (Path(source) / "side_inputs").is_dir():
         return Path(source) / "side_inputs"
     return None
@@ -90,8 +92,8 @@ def hunt(
         chosen,
         start=lo,
         end=hi,
-        site=site if site is not None else _default_site(source),
+        site=site if site is not None else default_site(source),
         tuning=tuning,
-        side_inputs=Path(side_inputs) if side_inputs else _default_side_inputs(source),
+        side_inputs=Path(side_inputs) if side_inputs else default_side_inputs(source),
         baseline=BASELINE,
     )
