@@ -13,6 +13,7 @@ import pytest
 from cloudtrail_hunt.detect import registry
 from cloudtrail_hunt.detect.hunt import hunt
 from tests.conftest import SAMPLE_LOGS
+from tests.test_cli import run
 
 LABELS = [
     json.loads(line)
@@ -21,8 +22,21 @@ LABELS = [
 IMPLEMENTED = {(d.id, s.name) for d in registry.load() for s in d.signals}
 
 
-@pytest.fixture(scope="module")
-def findings(sample_lake: Path) -> pl.DataFrame:
+@pytest.fixture(scope="module", params=["api", "cli"])
+def findings(
+    request: pytest.FixtureRequest, sample_lake: Path, tmp_path_factory: pytest.TempPathFactory
+) -> pl.DataFrame:
+    """The hunt of the whole sample: through the Python API on a lake, and as the README's
+    first command does it, `cloudtrail-hunt hunt sample_logs/` on the raw logs."""
+    if request.param == "cli":
+        cache = tmp_path_factory.mktemp("cache")
+        done = run(
+            "hunt", str(SAMPLE_LOGS), "--start", "2026-10-01", "--format", "jsonl",
+            env={"CLOUDTRAIL_HUNT_CACHE": str(cache)},
+        )  # fmt: skip
+        assert done.returncode == 1, done.stderr  # pages fire: exit status 1
+        assert "21,782 records" in done.stderr
+        return pl.DataFrame([json.loads(line) for line in done.stdout.splitlines()])
     from cloudtrail_hunt.detect.site import site_from_org_json
 
     site = site_from_org_json(SAMPLE_LOGS / "side_inputs" / "org.json")
