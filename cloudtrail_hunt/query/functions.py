@@ -242,14 +242,20 @@ def _round(ctx: Context, node: ir.Call) -> Value:
     return Value(_num(ctx, node, 0).round(digits), Kind.NUM)
 
 
-@function("greatest", args=(1, None))
-def _greatest(ctx: Context, node: ir.Call) -> Value:
-    return Value(pl.max_horizontal(_num(ctx, node, i) for i in range(len(node.args))), Kind.NUM)
+def _extreme(largest: bool) -> Builder:
+    def build(ctx: Context, node: ir.Call) -> Value:
+        numbers = [_num(ctx, node, i) for i in range(len(node.args))]
+        pick = pl.max_horizontal(numbers) if largest else pl.min_horizontal(numbers)
+        # A numeric function of a missing field is missing (§7), not the other arguments'.
+        return Value(
+            pl.when(pl.all_horizontal(n.is_not_null() for n in numbers)).then(pick), Kind.NUM
+        )
+
+    return build
 
 
-@function("least", args=(1, None))
-def _least(ctx: Context, node: ir.Call) -> Value:
-    return Value(pl.min_horizontal(_num(ctx, node, i) for i in range(len(node.args))), Kind.NUM)
+function("greatest", args=(1, None))(_extreme(largest=True))
+function("least", args=(1, None))(_extreme(largest=False))
 
 
 @function("isNumeric", args=1)

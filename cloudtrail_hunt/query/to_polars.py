@@ -204,7 +204,7 @@ class _Compiler:
             if value.kind is Kind.JSON:
                 msg = "`dedup` cannot compare maps or lists from `jsonParse`"
                 raise QueryError(msg, field_node.line, field_node.column)
-        values = [as_str(v) for v in resolved]
+        values = [as_str(v).alias(f"__dedup{i}") for i, v in enumerate(resolved)]
         # Records with a missing key are never duplicates (§5.8).
         keep = pl.struct(values).is_first_distinct() | pl.any_horizontal(
             v.is_null() for v in values
@@ -334,6 +334,11 @@ class _Compiler:
 
     @value.register
     def _call(self, node: ir.Call) -> Value:
+        if self.scope.after_stats and self._stats_aliases is None:
+            # After `stats … by bin(1h)`, `sort bin(1h)` names the key column `bin(1h)`.
+            column = _stats_column(node, self.scope.computed)
+            if column is not None:
+                return Value(pl.col(column), self.scope.computed[column])
         if node.name in AGGREGATES:
             return self._aggregate(node)
         function = FUNCTIONS.get(node.name)
@@ -386,6 +391,8 @@ def _render(node: ir.Expr) -> str:
             return name.lower()
         case ir.Number(value=value):
             return str(value)
+        case ir.Duration(amount=amount, unit=unit):
+            return f"{amount:g}{unit}"
         case ir.String(value=value):
             return repr(value).lower()
         case _:

@@ -141,7 +141,10 @@ def _natural_text(text: str | None) -> str | None:
     # so `a1` < `a2` < `a01` and `app9` < `app10`.
     if text is None:
         return None
-    return re.sub(r"\d+", lambda m: f"{len(m[0]):04d}{m[0]}", text)
+    # Runs are separated by NUL, which sorts before every character, so a run that is a prefix
+    # of the other sorts first (`x5` before `x!`: "x" < "x!").
+    runs = re.findall(r"\d+|\D+", text)
+    return "\x00".join(f"{len(r):04d}{r}" if r[0].isdigit() else r for r in runs)
 
 
 def sort_keys(value: Value, descending: bool) -> tuple[list[pl.Expr], list[bool]]:
