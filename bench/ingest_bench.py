@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -109,10 +110,15 @@ print(n)
 """
 
 
-def measure(cmd: list[str]) -> tuple[float, int, str]:
-    """Run `cmd`; return wall seconds, peak RSS of its process tree in bytes, stdout."""
+def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, int, str]:
+    """Run `cmd` in `cwd`; return wall and CPU seconds, peak RSS of its process tree, stdout.
+
+    CPU is user+sys of the whole tree (workers included): steadier than wall on a busy machine.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pipe = subprocess.PIPE
+    proc = subprocess.Popen(cmd, stdout=pipe, stderr=pipe, text=True, cwd=cwd)
     ps = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
@@ -124,10 +130,12 @@ def measure(cmd: list[str]) -> tuple[float, int, str]:
         time.sleep(0.02)
     out, err = proc.communicate()
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if proc.returncode != 0:
         msg = f"{cmd[:4]} failed ({proc.returncode}): {err[-2000:]}"
         raise RuntimeError(msg)
-    return wall, peak, out
+    return wall, cpu, peak, out
 
 
 def generate(events: int) -> tuple[Path, int]:
@@ -161,52 +169,62 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="also run the ingest of another checkout of the project (its root folder), "
+        "interleaved with this one, for before/after figures from the same rounds",
+    )
     args = parser.parse_args()
     trail, events = generate(args.events)
     size = sum(p.stat().st_size for p in trail.rglob("*.json.gz"))
     print(f"trail: {events:,} events, {size / 1e6:,.0f} MB gz, {trail}", flush=True)
+    ingest = [sys.executable, "-m", "cloudtrail_hunt", "ingest", str(trail)]
     contenders = {
-        "cloudtrail-hunt ingest": lambda d: [
-            sys.executable,
-            "-m",
-            "cloudtrail_hunt",
-            "ingest",
-            str(trail),
-            str(d / "lake"),
-            "--json",
-        ],
+        "cloudtrail-hunt ingest": lambda d: [*ingest, str(d / "lake"), "--json"],
+        **(
+            {"baseline ingest": lambda d: [*ingest, str(d / "lake"), "--json"]}
+            if args.baseline is not None
+            else {}
+        ),
         "duckdb anchor": lambda d: [sys.executable, "-c", DUCKDB_ANCHOR, str(trail), str(d)],
         "duckdb, same output": lambda d: [
             sys.executable, "-c", DUCKDB_SAME_OUTPUT, str(trail), str(d)
         ],
         "floor (1 process)": lambda d: [sys.executable, "-c", FLOOR, str(trail)],
     }
-    results: dict[str, list[tuple[float, int]]] = {name: [] for name in contenders}
+    results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in contenders}
     for rnd in range(args.rounds):
         for name, cmd in contenders.items():
             work = OUT / "run"
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
-            wall, peak, out = measure(cmd(work))
-            if name.startswith("cloudtrail"):
+            # `python -m` imports the package from the working folder first.
+            cwd = args.baseline if name == "baseline ingest" else None
+            wall, cpu, peak, out = measure(cmd(work), cwd)
+            if name.endswith("ingest"):
                 assert json.loads(out)["records"] == events, out
-            results[name].append((wall, peak))
-            print(f"round {rnd + 1} {name:24s} {wall:7.2f} s {peak / 2**20:8.0f} MiB", flush=True)
+            results[name].append((wall, cpu, peak))
+            print(
+                f"round {rnd + 1} {name:24s} {wall:7.2f} s {cpu:7.2f} cpu s "
+                f"{peak / 2**20:8.0f} MiB",
+                flush=True,
+            )
     median = {
-        name: (statistics.median(w for w, _ in runs), statistics.median(m for _, m in runs))
+        name: tuple(statistics.median(run[i] for run in runs) for i in range(3))
         for name, runs in results.items()
     }
-    anchor, anchor_mem = median["duckdb anchor"]
-    same, same_mem = median["duckdb, same output"]
-    floor, _ = median["floor (1 process)"]
+    anchor, _, anchor_mem = median["duckdb anchor"]
+    same, _, same_mem = median["duckdb, same output"]
+    floor, _, _ = median["floor (1 process)"]
     print(
-        f"\n{'contender':24s} {'median s':>9s} {'events/s':>10s} {'peak MiB':>9s} "
+        f"\n{'contender':24s} {'median s':>9s} {'cpu s':>7s} {'events/s':>10s} {'peak MiB':>9s} "
         f"{'time/anchor':>11s} {'mem/anchor':>10s} {'time/same':>9s} {'mem/same':>8s} "
         f"{'time/floor':>10s}"
     )
-    for name, (wall, mem) in median.items():
+    for name, (wall, cpu, mem) in median.items():
         print(
-            f"{name:24s} {wall:9.2f} {events / wall:10,.0f} {mem / 2**20:9.0f} "
+            f"{name:24s} {wall:9.2f} {cpu:7.2f} {events / wall:10,.0f} {mem / 2**20:9.0f} "
             f"{wall / anchor:11.2f} {mem / anchor_mem:10.2f} {wall / same:9.2f} "
             f"{mem / same_mem:8.2f} {wall / floor:10.2f}"
         )

@@ -209,7 +209,8 @@ class _KnownKeys:
         return self.keys[directory]
 
     def add(self, directory: str, keys: pl.Series) -> None:
-        self.keys[directory] = pl.concat([self.get(directory), keys])
+        known = self.get(directory)
+        self.keys[directory] = keys if known.is_empty() else pl.concat([known, keys])
 
 
 def _commit(ledger: Ledger, known: _KnownKeys, result: BatchResult, summary: IngestSummary) -> None:
@@ -218,6 +219,10 @@ def _commit(ledger: Ledger, known: _KnownKeys, result: BatchResult, summary: Ing
     for written in result.files:
         directory = written.path.rsplit("/", 1)[0]
         keys = result.keys[written.path]
+        if known.get(directory).is_empty():  # a new partition, the usual case: nothing to drop
+            files.append(written)
+            known.add(directory, keys)
+            continue
         seen = keys.is_in(known.get(directory).implode())
         kept = _drop_rows(ledger.lake, written, seen, result) if seen.any() else written
         if kept is not None:
