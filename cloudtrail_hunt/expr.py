@@ -59,14 +59,21 @@ def scp_denied() -> pl.Expr:
     return denied() & message.str.contains("service control policy", literal=True).fill_null(False)
 
 
-def request(path: str) -> pl.Expr:
-    """A leaf of `requestParameters` as text (a promoted column when there is one)."""
+def request(path: str, where: pl.Expr | None = None) -> pl.Expr:
+    """A leaf of `requestParameters` as text (a promoted column when there is one).
+
+    `where` limits the JSON parsing to the rows it selects (null elsewhere): parsing every
+    event's parameters is the expensive part of a scan, and a signal needs few of them.
+    """
     promoted = f"requestParameters.{path}"
     from cloudtrail_hunt import schema
 
     if promoted in schema.PROMOTED_STRINGS:
         return pl.col(promoted)
-    return pl.col("requestParameters").str.json_path_match(f"$.{path}")
+    text = pl.col("requestParameters")
+    if where is not None:
+        text = pl.when(where).then(text)
+    return text.str.json_path_match(f"$.{path}")
 
 
 def user_name() -> pl.Expr:

@@ -54,13 +54,18 @@ def dormant_keys(ctx: HuntContext) -> list[dict[str, Any]]:
     if last is None:
         return []
     horizon = min(ctx.end, last)
-    calls = _key_calls(ctx).sort("time")
+    calls = _key_calls(ctx)
     keys = (
         calls.group_by("key")
-        .agg(pl.all().last(), first_call=pl.col("time").first(), calls=pl.len())
+        # Each key's last call (no global sort: the row at the latest time per key).
+        .agg(
+            pl.all().exclude("key").get(pl.col("time").arg_max()),
+            first_call=pl.col("time").min(),
+            calls=pl.len(),
+        )
         .with_columns(fired=pl.col("time") + _DORMANT)
         .filter(pl.col("fired") <= horizon)
-        .collect()
+        .collect(engine="streaming")
     )
     retired = (
         ctx.events.filter(

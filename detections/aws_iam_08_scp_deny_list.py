@@ -29,9 +29,11 @@ def _tampering(site: Site) -> pl.Expr:
     # organizations:UpdatePolicy events targeting the deny-destructive SCP". DisablePolicyType
     # of SERVICE_CONTROL_POLICY switches every SCP off, this one included.
     policy_id = (site.deny_destructive_policy or "").rsplit("/", 1)[-1]
-    targets = ct.request("policyId") == policy_id if policy_id else pl.lit(True)
-    disables_scps = ct.request("policyType") == "SERVICE_CONTROL_POLICY"
     organizations = pl.col("eventSource") == "organizations.amazonaws.com"
+    targets = (
+        ct.request("policyId", where=organizations) == policy_id if policy_id else pl.lit(True)
+    )
+    disables_scps = ct.request("policyType", where=organizations) == "SERVICE_CONTROL_POLICY"
     return (
         organizations
         & ct.succeeded()

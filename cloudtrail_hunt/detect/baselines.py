@@ -77,7 +77,7 @@ def daily_distinct(
         .agg(pl.col(value).n_unique().cast(pl.Int64).alias("distinct"))
         .sort([*keys, _DAY])
     )
-    return counts.collect()
+    return counts.collect(engine="streaming")  # bounded memory over a large lake
 
 
 def moving_vs_baseline(

@@ -156,6 +156,9 @@ def _matches(
         else pl.lit(None, pl.Int64),
     }
     flags: list[str] = []
+    # Who a match is about (and the columns thresholds group on) is computed after the scan,
+    # on the matching rows only: a principal read from JSON must not parse every event.
+    derived: dict[str, pl.Expr] = {}
     for detection in detections:
         for signal in detection.signals:
             if not isinstance(signal, Signal):
@@ -163,21 +166,26 @@ def _matches(
             name = _column(detection, signal)
             flags.append(name)
             wanted[name] = signal.expression(site).fill_null(False)
-            wanted[f"{name}#principal"] = signal.principal.cast(pl.String)
-            wanted[f"{name}#account"] = signal.account.cast(pl.String)
+            derived[f"{name}#principal"] = signal.principal.cast(pl.String)
+            derived[f"{name}#account"] = signal.account.cast(pl.String)
             if signal.unless_after is not None:
                 flags.append(f"{name}#unless")
                 wanted[f"{name}#unless"] = signal.unless_after[0].fill_null(False)
             for extra in _extra_columns(signal):
-                wanted.setdefault(extra, pl.col(extra).cast(pl.String))
+                derived.setdefault(extra, pl.col(extra).cast(pl.String))
+    for expr in derived.values():
+        for root in expr.meta.root_names():
+            wanted.setdefault(root, pl.col(root))
     in_range = (pl.col(schema.EVENT_TIME) >= lo) & (pl.col(schema.EVENT_TIME) < hi)
-    return (
+    matched = (
         frame.filter(in_range)
         .select(**wanted)
         .filter(pl.any_horizontal(pl.col(flags)))
+        # Streaming: the JSON columns a few signals read are never whole in memory.
+        .collect(engine="streaming")
         .sort(_TIME, maintain_order=True)
-        .collect()
     )
+    return matched.with_columns(**derived)
 
 
 def _signal_rows(

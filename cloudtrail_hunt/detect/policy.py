@@ -177,7 +177,8 @@ def trust_facts(document: pl.Expr) -> pl.Expr:
     >>> df.select(trust_facts(pl.col("doc")).struct.field("wildcard"))["wildcard"].to_list()
     [True, False, None]
     """
-    return document.map_batches(_facts_batch, return_dtype=TRUST)
+    # Elementwise (each document on its own), so the streaming engine can run it in morsels.
+    return document.map_batches(_facts_batch, return_dtype=TRUST, is_elementwise=True)
 
 
 def wildcard_principal(document: pl.Expr) -> pl.Expr:
