@@ -12,6 +12,7 @@ from cloudtrail_hunt import expr as ct
 from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect import policy
 from cloudtrail_hunt.detect.baselines import Variance, daily_distinct, moving_vs_baseline
+from cloudtrail_hunt.detect.findings import evidence_columns
 from cloudtrail_hunt.detect.model import (
     Computed,
     ControlType,
@@ -82,17 +83,7 @@ def _json(mask: pl.Expr, column: str, path: str) -> pl.Expr:
     return pl.when(mask).then(pl.col(column)).str.json_path_match(path)
 
 
-def _address(events: pl.LazyFrame) -> list[pl.Expr]:
-    columns = events.collect_schema().names()
-
-    def column(name: str, dtype: pl.DataType) -> pl.Expr:
-        return pl.col(name).cast(dtype) if name in columns else pl.lit(None, dtype)
-
-    return [
-        column("eventID", pl.String()).alias("event_id"),
-        column(schema.SOURCE, pl.String()).alias("source"),
-        column(schema.SOURCE_INDEX, pl.Int64()).alias("index"),
-    ]
+_address = evidence_columns
 
 
 def _episodes(

@@ -28,6 +28,7 @@ import polars as pl
 
 from cloudtrail_hunt import expr as ct
 from cloudtrail_hunt import schema
+from cloudtrail_hunt.detect.findings import evidence_columns
 from cloudtrail_hunt.detect.model import Tier
 from cloudtrail_hunt.detect.policy import principal_account
 from cloudtrail_hunt.errors import IngestError
@@ -309,18 +310,7 @@ def _causes(ctx: HuntContext, found: list[Finding]) -> dict[str, dict[str, Any]]
     return out
 
 
-def _address(events: pl.LazyFrame) -> list[pl.Expr]:
-    """Where an event is: its id, source object and index (null where the frame lacks them)."""
-    columns = events.collect_schema().names()
-
-    def column(name: str, dtype: pl.DataType) -> pl.Expr:
-        return pl.col(name).cast(dtype) if name in columns else pl.lit(None, dtype)
-
-    return [
-        column("eventID", pl.String()).alias("event_id"),
-        column(schema.SOURCE, pl.String()).alias("source"),
-        column(schema.SOURCE_INDEX, pl.Int64()).alias("index"),
-    ]
+_address = evidence_columns
 
 
 def _evidence(row: dict[str, Any]) -> dict[str, Any]:

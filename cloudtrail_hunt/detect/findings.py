@@ -13,7 +13,7 @@ from typing import IO, Any
 
 import polars as pl
 
-from cloudtrail_hunt import output
+from cloudtrail_hunt import output, schema
 
 EVIDENCE = pl.Struct({"event_id": pl.String(), "source": pl.String(), "index": pl.Int64()})
 _COLUMNS: dict[str, pl.DataType] = {
@@ -37,6 +37,20 @@ STABLE_KEYS = (
     "first_seen", "last_seen", "count", "evidence",
 )  # fmt: skip
 FORMATS = ("table", "jsonl", "csv", "parquet")
+
+
+def evidence_columns(events: pl.LazyFrame) -> list[pl.Expr]:
+    """Where an event is: its id, source object and index (null where the frame lacks them)."""
+    columns = events.collect_schema().names()
+
+    def column(name: str, dtype: pl.DataType) -> pl.Expr:
+        return pl.col(name).cast(dtype) if name in columns else pl.lit(None, dtype)
+
+    return [
+        column("eventID", pl.String()).alias("event_id"),
+        column(schema.SOURCE, pl.String()).alias("source"),
+        column(schema.SOURCE_INDEX, pl.Int64()).alias("index"),
+    ]
 
 
 def _iso(value: Any) -> Any:
