@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 class Node:
     """Base of every IR node: where it starts in the query text."""
 
-    line: int = field(default=0, kw_only=True, compare=False)
-    column: int = field(default=0, kw_only=True, compare=False)
+    line: int = field(default=0, kw_only=True, compare=False, repr=False)
+    column: int = field(default=0, kw_only=True, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
