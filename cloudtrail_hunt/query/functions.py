@@ -597,11 +597,25 @@ def _json_array_contains(ctx: Context, node: ir.Call) -> Value:
     return Value(found.fill_null(False), Kind.BOOL)
 
 
-@function("formatDate", "strftime", args=2)
+@function("formatDate", "strftime", args=(2, 3))
 def _format_date(ctx: Context, node: ir.Call) -> Value:
     pattern = _literal(node, 1, ir.String)
     assert isinstance(pattern, ir.String)
-    return Value(as_time(ctx.value(node.args[0])).dt.strftime(pattern.value), Kind.STR)
+    time = as_time(ctx.value(node.args[0]))
+    if len(node.args) > 2:  # an IANA time zone, e.g. "Europe/Paris"
+        zone = _literal(node, 2, ir.String)
+        assert isinstance(zone, ir.String)
+        if zone.value not in _zones():
+            msg = f"unknown time zone {zone.value!r}"
+            raise QueryError(msg, zone.line, zone.column)
+        time = time.dt.convert_time_zone(zone.value)
+    return Value(time.dt.strftime(pattern.value), Kind.STR)
+
+
+def _zones() -> set[str]:
+    import zoneinfo
+
+    return zoneinfo.available_timezones() | {"UTC"}
 
 
 @function("haversine", args=4)

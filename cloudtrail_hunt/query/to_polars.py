@@ -142,6 +142,11 @@ class _Compiler:
                 aggregations[item.name] = self.value(item.expr)
         finally:
             self._stats_aliases = None
+        names = [item.name for item in (*node.by, *node.aggregations)]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            msg = f"`stats` names two columns {repeated[0]!r}"
+            raise QueryError(msg, node.line, node.column, "give each column its own alias")
         exprs = [v.expr.alias(name) for name, v in aggregations.items()]
         if keys:
             grouped = self.frame.group_by(list(temporary.values())).agg(exprs)

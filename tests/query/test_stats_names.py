@@ -27,3 +27,16 @@ def test_aggregation_text_matches_ignoring_spaces() -> None:
 def test_aggregation_not_produced_by_stats_is_an_error() -> None:
     with pytest.raises(QueryError, match="only be used in `stats`"):
         ch.query("stats count() by eventName | sort sum(x) desc", RECORDS)
+
+
+def test_two_stats_columns_with_one_name_is_an_error() -> None:
+    with pytest.raises(QueryError, match="names two columns 'e'") as caught:
+        ch.query("stats count(*) as n by eventName as e, awsRegion as e", RECORDS)
+    assert (caught.value.line, caught.value.column) == (1, 1)
+
+
+def test_format_date_in_a_time_zone() -> None:
+    result = ch.query('fields formatDate(@timestamp, "%H:%M", "Europe/Paris") as t', RECORDS[:1])
+    assert result["t"].to_list() == ["12:00"]  # make_event's 10:00 UTC in October (CEST)
+    with pytest.raises(QueryError, match="unknown time zone 'Mars/Base'"):
+        ch.query('fields formatDate(@timestamp, "%H", "Mars/Base") as t', RECORDS)
