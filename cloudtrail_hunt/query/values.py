@@ -162,6 +162,8 @@ def sort_keys(value: Value, descending: bool) -> tuple[list[pl.Expr], list[bool]
         return_dtype=pl.String,
         is_elementwise=True,  # so group_by and sort_by can apply it to the whole column
     )
+    # Numbers compare by value alone: `5` and `+5` tie, and the next sort key decides.
+    natural = pl.when(number.is_null()).then(natural)
     return (
         [missing, number.is_not_null(), number, natural],
         [False, descending, descending, descending],
