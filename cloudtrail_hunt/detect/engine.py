@@ -2,8 +2,8 @@
 
 One scan of the lake evaluates every signal's match expression at once and keeps only the rows
 that match something (a hunt's matches are a tiny share of the trail). Thresholds then run on
-those rows: sliding-window counts with Polars `rolling`, and the small sequential steps
-(suppression, digests) over the matches of each group.
+those few rows, group by group: sliding-window counts over time-sorted matches, suppression,
+batches and digests. Computed signals (side inputs, baselines) get a HuntContext instead.
 
 The range is ``[start, end)``; events before ``start`` are read as far back as the longest
 window, suppression or digest period needs, so a finding does not depend on where a hunt's
@@ -14,7 +14,7 @@ matches inside it join that finding): its state is rebuilt from one period befor
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -260,8 +260,6 @@ def _tuned(threshold: Threshold, tuning: Tuning, signal: Signal) -> Threshold:
     overrides = tuning.thresholds.get((signal.name, threshold.tier))
     if not overrides:
         return threshold
-    from dataclasses import replace
-
     return replace(threshold, **overrides)
 
 
