@@ -230,6 +230,7 @@ def _hunt(args: argparse.Namespace) -> int:
     from cloudtrail_hunt.detect import findings as rendering
     from cloudtrail_hunt.detect import registry
     from cloudtrail_hunt.detect.hunt import default_side_inputs, default_site, hunt
+    from cloudtrail_hunt.detect.site import Site
 
     pack = registry.load()
     config = load_config(args.config, pack) if args.config else None
@@ -239,6 +240,13 @@ def _hunt(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     site = config.site if config and config.site else default_site(args.source)
+    if site == Site():
+        print(
+            "cloudtrail-hunt: warning: no organisation facts (management account, partners, "
+            "boundary ARNs, allowed regions); signals that need them err towards alerting. "
+            "Give them in --config [site] or an org.json beside the logs",
+            file=sys.stderr,
+        )
     side_inputs = args.side_inputs or default_side_inputs(args.source)
     source = _cached_lake(args.source)
     found = hunt(
