@@ -10,6 +10,7 @@ import polars as pl
 from cloudtrail_hunt import expr as ct
 from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect import reports
+from cloudtrail_hunt.detect.findings import episodes, evidence
 from cloudtrail_hunt.detect.model import (
     Computed,
     ControlType,
@@ -65,37 +66,28 @@ def mfa_removed_with_login_profile(ctx: HuntContext) -> list[dict[str, Any]]:
         .sort(schema.EVENT_TIME)
     )
     states = reports.login_profiles(ctx)
-    findings: list[dict[str, Any]] = []
-    open_episode: dict[tuple[str, str], dict[str, Any]] = {}
-    profile: dict[tuple[str, str], tuple[Any, bool]] = {}
+    removals: list[dict[str, Any]] = []
+    profile: dict[tuple[str, str], bool] = {}  # from LoginProfile calls seen so far
     for row in events.to_dicts():
         key = (row["account"], row["user"])
         if row["eventName"] in _LOGIN_PROFILE:
-            profile[key] = (row[schema.EVENT_TIME], _LOGIN_PROFILE[row["eventName"]])
+            profile[key] = _LOGIN_PROFILE[row["eventName"]]
             continue
         has_profile = reports.login_profile_at(states, key, row[schema.EVENT_TIME])
-        if key in profile:
-            has_profile = profile[key][1]
-        if has_profile is False:
-            continue
-        evidence = {k: row[k] for k in ("event_id", "source", "index")}
-        current = open_episode.get(key)
-        if current is not None and row[schema.EVENT_TIME] < current["first_seen"] + _EPISODE:
-            current["evidence"].append(evidence)
-            current["last_seen"] = row[schema.EVENT_TIME]
-            continue
-        current = {
+        if profile.get(key, has_profile) is not False:
+            removals.append({**row, "key": key})
+    return [
+        {
             "tier": Tier.TICKET,
-            "account": row["account"],
-            "principal": f"arn:aws:iam::{row['account']}:user/{row['user']}",
-            "first_seen": row[schema.EVENT_TIME],
-            "last_seen": row[schema.EVENT_TIME],
-            "evidence": [evidence],
+            "account": episode[0]["account"],
+            "principal": f"arn:aws:iam::{episode[0]['account']}:user/{episode[0]['user']}",
+            "first_seen": episode[0][schema.EVENT_TIME],
+            "last_seen": episode[-1][schema.EVENT_TIME],
+            "evidence": evidence(episode),
             "threshold": "any event, one ticket per user per 24h",
         }
-        open_episode[key] = current
-        findings.append(current)
-    return findings
+        for episode in episodes(removals, "key", _EPISODE)
+    ]
 
 
 DETECTION = Detection(

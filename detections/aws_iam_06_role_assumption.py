@@ -12,7 +12,7 @@ from cloudtrail_hunt import expr as ct
 from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect import policy
 from cloudtrail_hunt.detect.baselines import Variance, daily_distinct, moving_vs_baseline
-from cloudtrail_hunt.detect.findings import evidence_columns
+from cloudtrail_hunt.detect.findings import episodes, evidence, evidence_columns
 from cloudtrail_hunt.detect.model import (
     Computed,
     ControlType,
@@ -26,8 +26,6 @@ from cloudtrail_hunt.errors import IngestError
 from detections._guide import QUERIES, RESPONSES
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
-
     from cloudtrail_hunt.detect.model import HuntContext
     from cloudtrail_hunt.detect.site import Site
 
@@ -86,26 +84,6 @@ def _json(mask: pl.Expr, column: str, path: str) -> pl.Expr:
 _address = evidence_columns
 
 
-def _episodes(
-    rows: Iterable[dict[str, Any]], key: str, period: timedelta
-) -> list[list[dict[str, Any]]]:
-    """Time-sorted rows per key into findings: a row at least `period` after a finding's
-    first row opens the next one (the engine's suppression rule)."""
-    open_: dict[Any, list[dict[str, Any]]] = {}
-    out: list[list[dict[str, Any]]] = []
-    for row in sorted(rows, key=lambda r: r[schema.EVENT_TIME]):
-        current = open_.get(row[key])
-        if current is None or row[schema.EVENT_TIME] >= current[0][schema.EVENT_TIME] + period:
-            current = open_[row[key]] = []
-            out.append(current)
-        current.append(row)
-    return out
-
-
-def _evidence(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{k: r[k] for k in ("event_id", "source", "index")} for r in rows]
-
-
 def fan_out(ctx: HuntContext) -> list[dict[str, Any]]:
     """Roles whose 7-day average of daily distinct assumers exceeds 3× their baseline.
 
@@ -141,7 +119,7 @@ def fan_out(ctx: HuntContext) -> list[dict[str, Any]]:
     )
     rows = days.with_columns(pl.concat_str(keys, separator="|").alias("key")).to_dicts()
     out = []
-    for episode in _episodes(rows, "key", _FAN_OUT_SUPPRESS):
+    for episode in episodes(rows, "key", _FAN_OUT_SUPPRESS):
         head = episode[0]
         out.append(
             {
@@ -150,7 +128,7 @@ def fan_out(ctx: HuntContext) -> list[dict[str, Any]]:
                 "principal": head["role"],
                 "first_seen": head[schema.EVENT_TIME],
                 "last_seen": episode[-1][schema.EVENT_TIME],
-                "evidence": _evidence(episode),
+                "evidence": evidence(episode),
                 "threshold": VARIANCE.describe(),
                 "baseline": (
                     f"{head['base'] or 0:.2f} distinct assumers/day over {head['history']} days "
@@ -230,10 +208,10 @@ def pod_identity_drift(ctx: HuntContext) -> list[dict[str, Any]]:
             "principal": episode[0]["role"],
             "first_seen": episode[0][schema.EVENT_TIME],
             "last_seen": episode[-1][schema.EVENT_TIME],
-            "evidence": _evidence(episode),
+            "evidence": evidence(episode),
             "threshold": "any binding to an unmanaged role, suppress 24h",
         }
-        for episode in _episodes(rows, "role", _DRIFT_SUPPRESS)
+        for episode in episodes(rows, "role", _DRIFT_SUPPRESS)
     ]
 
 

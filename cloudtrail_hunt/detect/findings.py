@@ -9,6 +9,8 @@ the escaping writers of cloudtrail_hunt.output.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import IO, Any
 
 import polars as pl
@@ -51,6 +53,27 @@ def evidence_columns(events: pl.LazyFrame) -> list[pl.Expr]:
         column(schema.SOURCE, pl.String()).alias("source"),
         column(schema.SOURCE_INDEX, pl.Int64()).alias("index"),
     ]
+
+
+def evidence(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The evidence entries (event_id, source, index) of event rows."""
+    return [{k: r[k] for k in ("event_id", "source", "index")} for r in rows]
+
+
+def episodes(
+    rows: Iterable[dict[str, Any]], key: str, period: timedelta
+) -> list[list[dict[str, Any]]]:
+    """Time-sorted rows per `key` into findings: a row at least `period` after a finding's
+    first row opens the next one (the engine's suppression rule, for computed signals)."""
+    open_: dict[Any, list[dict[str, Any]]] = {}
+    out: list[list[dict[str, Any]]] = []
+    for row in sorted(rows, key=lambda r: r[schema.EVENT_TIME]):
+        current = open_.get(row[key])
+        if current is None or row[schema.EVENT_TIME] >= current[0][schema.EVENT_TIME] + period:
+            current = open_[row[key]] = []
+            out.append(current)
+        current.append(row)
+    return out
 
 
 def _iso(value: Any) -> Any:
