@@ -64,32 +64,37 @@ def run(
     tuning = tuning or {}
     site = site or Site()
     plans = [
-        (detection, signal, _tuned(threshold, tuning.get(detection.id, NO_TUNING), signal))
+        (
+            detection,
+            signal,
+            [_tuned(t, tuning.get(detection.id, NO_TUNING), signal) for t in signal.thresholds],
+        )
         for detection in detections
         for signal in detection.signals
         if isinstance(signal, Signal)
-        for threshold in signal.thresholds
     ]
     findings: list[dict[str, Any]] = []
     if plans:
-        lookback = max(threshold.lookback for _, _, threshold in plans)
+        lookback = max(t.lookback for _, _, thresholds in plans for t in thresholds)
         for _, signal, _ in plans:
             if signal.unless_after is not None:
                 lookback = max(lookback, signal.unless_after[1])
             if signal.learn_allow is not None:
                 lookback = max(lookback, baseline)
         matches = _matches(frame, detections, start - lookback, end, site)
-        for detection, signal, threshold in plans:
+        for detection, signal, thresholds in plans:
+            # A signal's matches, allow-lists and learned baseline do not depend on the tier.
             allow = tuning.get(detection.id, NO_TUNING).allow
             rows = _signal_rows(matches, detection, signal, allow)
             learned = None
             if signal.learn_allow is not None:
                 rows, learned = _learned(rows, signal.learn_allow, baseline)
-            found = _findings(rows, detection, signal, threshold, start, end)
-            if learned is not None:
-                for finding in found:
-                    finding["baseline"] = learned
-            findings += found
+            for threshold in thresholds:
+                found = _findings(rows, detection, signal, threshold, start, end)
+                if learned is not None:
+                    for finding in found:
+                        finding["baseline"] = learned
+                findings += found
     context = HuntContext(frame, start, end, site, side_inputs, baseline)
     for detection in detections:
         for computed in detection.signals:
