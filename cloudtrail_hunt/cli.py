@@ -211,14 +211,12 @@ def _query(args: argparse.Namespace) -> int:
 def _cached_lake(source: str) -> str:
     """Raw logs are ingested into the cache lake first, with a progress bar and a summary."""
     from cloudtrail_hunt.console import escape_for_terminal, progress_bar
-    from cloudtrail_hunt.ingest.pipeline import ingest
-    from cloudtrail_hunt.source import cache_lake, is_lake, is_log_events
+    from cloudtrail_hunt.source import ingest_cached, is_lake, is_log_events
 
     if is_lake(source) or is_log_events(source):
         return source
-    lake = cache_lake(source)
     with progress_bar("ingest") as advance:
-        summary = ingest(source, lake, on_progress=advance)
+        lake, summary = ingest_cached(source, on_progress=advance)
     counts = ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in summary.as_dict().items())
     where = escape_for_terminal(str(lake), 200)
     print(f"cloudtrail-hunt: ingested into {where}: {counts}", file=sys.stderr)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from cloudtrail_hunt.errors import RecordError
 from cloudtrail_hunt.ingest.lake import scan, to_utc
 from cloudtrail_hunt.ingest.layout import UNKNOWN
 from cloudtrail_hunt.ingest.normalize import ObjectRecords, normalize
-from cloudtrail_hunt.ingest.pipeline import ingest
+from cloudtrail_hunt.ingest.pipeline import IngestSummary, ingest
 
 Source = str | Path | pl.LazyFrame | pl.DataFrame | list[dict[str, object]]
 #: Logs Insights system fields a caller may give with each record (reference §14).
@@ -58,12 +58,34 @@ def open_source(
         return scan(source, start=lo, end=hi, accounts=accounts, regions=regions)
     if is_log_events(source):
         return _restrict(log_events_frame(source), lo, hi, None, None)
-    lake = cache_lake(source)
     # Delivery runs minutes behind event time: read one day either side of the range.
     first = None if lo is None else (lo - timedelta(days=1)).date()
     last = None if hi is None else (hi + timedelta(days=1)).date()
-    ingest(source, lake, start=first, end=last, accounts=accounts, regions=regions)
+    lake, _ = ingest_cached(source, start=first, end=last, accounts=accounts, regions=regions)
     return scan(lake, start=lo, end=hi, accounts=accounts, regions=regions)
+
+
+def ingest_cached(
+    source: str | Path,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    accounts: Collection[str] | None = None,
+    regions: Collection[str] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[Path, IngestSummary]:
+    """Ingest raw logs into their cache lake (only what is new) and return it with the summary."""
+    lake = cache_lake(source)
+    summary = ingest(
+        source,
+        lake,
+        start=start,
+        end=end,
+        accounts=accounts,
+        regions=regions,
+        on_progress=on_progress,
+    )
+    return lake, summary
 
 
 def _restrict(
