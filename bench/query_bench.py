@@ -88,36 +88,24 @@ INSIGHTS = {
 
 
 def prepare(events: int) -> Path:
-    """Generate, ingest and compact (once, cached) a lake of about `events` events."""
+    """Ingest and compact (once, cached) a lake of the ingest benchmark's trail of `events`.
+
+    The trail is benign background only: the timing is the scan and the filters; the planted
+    scenarios of `sample_logs/` are what the correctness tests use.
+    """
+    from bench.ingest_bench import generate
     from cloudtrail_hunt.ingest.compact import compact
-    from cloudtrail_hunt.synth import generate_org_trail
 
     lake = OUT / f"query-lake-{events}"
     marker = lake / ".done.json"
     if marker.is_file():
         return lake
-    trail = OUT / f"query-trail-{events}"
-    shutil.rmtree(trail, ignore_errors=True)
     shutil.rmtree(lake, ignore_errors=True)
-    accounts, regions, days = 20, ("us-east-1", "eu-west-1", "eu-central-1", "us-west-2"), 30
-    per_day = max(1, events // (accounts * len(regions) * days))
     print(f"generating {events:,} events …", flush=True)
-    generate_org_trail(
-        trail,
-        seed=13,
-        days=days,
-        accounts=accounts,
-        regions=regions,
-        events_per_day=per_day,
-        files_per_day=max(1, per_day // 150),
-        # Benign background only: the timing is the scan and the filters, and the planted
-        # scenarios of `sample_logs/` are what the correctness tests use.
-        scenarios=False,
-    )
+    trail, _ = generate(events)
     print("ingesting …", flush=True)
     summary = ch.ingest(trail, lake)
     compact(lake)
-    shutil.rmtree(trail)
     marker.write_text(json.dumps(summary.as_dict()))
     return lake
 
