@@ -19,45 +19,15 @@ import polars as pl
 import pytest
 
 import cloudtrail_hunt as ch
+from detections._guide import QUERIES as GUIDE_QUERIES
 from tests.conftest import REPO, SAMPLE_LOGS
 
 GUIDE = REPO.parent / "shared" / "seeds" / "000_7e1086e7423bf4e1.txt"
 
-QUERIES = {
-    "aws-iam-02": """fields @timestamp, eventName, userIdentity.arn, sourceIPAddress, requestParameters.userName, errorCode
-| filter eventName in ["CreateAccessKey","UpdateAccessKey"]
-| filter userIdentity.type = "Root" or requestParameters.userName like /:root$/
-| sort @timestamp desc
-| limit 50""",
-    "aws-iam-03": """fields @timestamp, eventName, userIdentity.type, userIdentity.userName, recipientAccountId, sourceIPAddress
-| filter eventName = "ConsoleLogin" and userIdentity.type = "IAMUser"
-| filter userIdentity.userName not like /^break-glass-/
-| stats count() as logins by userIdentity.userName, recipientAccountId
-| sort logins desc""",
-    "aws-iam-06": """fields @timestamp, eventName, userIdentity.arn, requestParameters.policyDocument, requestParameters.roleName
-| filter eventName = "UpdateAssumeRolePolicy"
-| filter requestParameters.policyDocument like /"Principal":\\s*"\\*"/ or requestParameters.policyDocument like /:root"/
-| sort @timestamp desc
-| limit 50""",
-    "aws-iam-07": """fields @timestamp, eventName, userIdentity.arn, requestParameters.roleName, requestParameters.permissionsBoundary
-| filter eventName in ["CreateRole","PutRolePermissionsBoundary","DeleteRolePermissionsBoundary"]
-| filter eventName = "DeleteRolePermissionsBoundary"
-or (eventName = "CreateRole" and isempty(requestParameters.permissionsBoundary))
-| sort @timestamp desc
-| limit 100""",
-    "aws-iam-08": """fields @timestamp, eventName, userIdentity.arn, errorCode, errorMessage, awsRegion
-| filter errorCode = "AccessDenied" and errorMessage like /service control policy/
-| filter eventName in ["StopLogging","DeleteTrail","DeleteConfigurationRecorder","ScheduleKeyDeletion","DisableKey"]
-| stats count() as denies by userIdentity.arn, eventName
-| sort denies desc""",
-}
-#: Control 10 runs on the audit Lambda's log group, not on CloudTrail.
-STALE_QUERY = """fields @timestamp, @message
-| filter @logStream like /credential-report-audit/
-| filter @message like /STALE_USER/
-| parse @message /STALE_USER user=(?<user>\\S+) days_idle=(?<days>\\d+)/
-| stats count() as occurrences, max(days) as max_idle by user
-| sort max_idle desc"""
+# The guide's queries as the rule pack quotes them (detections/_guide.py); the first test checks
+# each is verbatim in the guide. Control 10's reads the audit Lambda's log group, not CloudTrail.
+STALE_QUERY = GUIDE_QUERIES["aws-iam-10-credential-report"]
+QUERIES = {control[:10]: text for control, text in GUIDE_QUERIES.items() if text is not STALE_QUERY}
 LAMBDA_LOGS = SAMPLE_LOGS / "side_inputs" / "lambda-logs"
 
 
