@@ -14,8 +14,23 @@ pytest_plugins = ["tests.fixtures_s3"]
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_LOGS = REPO / "sample_logs"
-#: The third-party corpus sits beside the checkout (../shared/corpus); CI lays it out the same way.
-CORPUS = Path(os.environ.get("CLOUDTRAIL_HUNT_CORPUS", REPO.parent / "shared" / "corpus")).resolve()
+#: Read-only inputs shared by the team: the third-party CloudTrail corpus and the hardening guide.
+#: The team's copy beside the checkout (../shared) wins; a clean clone elsewhere uses the copies
+#: in tests/data (byte for byte the same; see tests/data/README.md).
+_SHARED = REPO.parent / "shared"
+_DATA = REPO / "tests" / "data"
+CORPUS = Path(
+    os.environ.get(
+        "CLOUDTRAIL_HUNT_CORPUS",
+        _SHARED / "corpus" if (_SHARED / "corpus" / "MANIFEST.md").is_file() else _DATA / "corpus",
+    )
+).resolve()
+_GUIDE_NAME = "000_7e1086e7423bf4e1.txt"
+GUIDE = (
+    _SHARED / "seeds" / _GUIDE_NAME
+    if (_SHARED / "seeds" / _GUIDE_NAME).is_file()
+    else _DATA / "hardening-guide.txt"
+)
 
 settings.register_profile(
     "default",

@@ -20,9 +20,7 @@ import pytest
 
 import cloudtrail_hunt as ch
 from detections._guide import QUERIES as GUIDE_QUERIES
-from tests.conftest import REPO, SAMPLE_LOGS
-
-GUIDE = REPO.parent / "shared" / "seeds" / "000_7e1086e7423bf4e1.txt"
+from tests.conftest import GUIDE, SAMPLE_LOGS
 
 # The guide's queries as the rule pack quotes them (detections/_guide.py); the first test checks
 # each is verbatim in the guide. Control 10's reads the audit Lambda's log group, not CloudTrail.
