@@ -208,8 +208,14 @@ def test_local_plain_folder_filters_only_keys_that_parse(exports: Path) -> None:
     objects = list(open_source(exports).list_objects(start=DAYS[1], accounts=[ACCOUNTS[0]]))
     unknown = [o.key for o in objects if o.info.kind == "unknown"]
     parsed = [o for o in objects if o.info.kind != "unknown"]
-    assert unknown == [".g.json", ".hidden/f.json", "a.json", "b/c.ndjson", "b/d/e.json.gz",
-                       "vendor/sample.ndjson"]
+    assert unknown == [
+        ".g.json",
+        ".hidden/f.json",
+        "a.json",
+        "b/c.ndjson",
+        "b/d/e.json.gz",
+        "vendor/sample.ndjson",
+    ]
     assert [o.info.day for o in parsed] == [DAYS[1]]
     assert parsed[0].info == KeyInfo(None, ACCOUNTS[0], "us-east-2", DAYS[1], "events")
 
