@@ -57,6 +57,7 @@ DETECTION = Detection(
             # Guide: "Any CreateAccessKey denied by the SCP from aws-iam-08-scp-deny-list —
             # informational alert per occurrence, batched at 1-hour cadence."
             match=ct.event("CreateAccessKey") & _ROOT_CALL & ct.scp_denied(),
+            gate=ct.event("CreateAccessKey") & _ROOT_CALL & ct.denied(),
             thresholds=(Threshold(Tier.INFORMATIONAL, batch=timedelta(hours=1)),),
         ),
         Signal(

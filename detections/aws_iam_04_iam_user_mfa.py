@@ -33,6 +33,8 @@ _TARGET_USER = pl.coalesce(
     pl.col("requestParameters").str.json_path_match("$.serialNumber").str.extract(r":mfa/(.+)$"),
 )
 _LOGIN_PROFILE = {"CreateLoginProfile": True, "DeleteLoginProfile": False}
+#: The events the signal reads: MFA removals and LoginProfile changes.
+_RELEVANT = _MFA_REMOVED | (ct.event(*_LOGIN_PROFILE) & ct.succeeded())
 _EPISODE = timedelta(hours=24)
 
 
@@ -57,9 +59,8 @@ def mfa_removed_with_login_profile(ctx: HuntContext) -> list[dict[str, Any]]:
         pl.col(schema.SOURCE).alias("source"),
         pl.col(schema.SOURCE_INDEX).cast(pl.Int64).alias("index"),
     ]
-    relevant = _MFA_REMOVED | (ct.event(*_LOGIN_PROFILE) & ct.succeeded())
     events = (
-        ctx.events.filter(relevant & (pl.col(schema.EVENT_TIME) < ctx.end))
+        ctx.events.filter(_RELEVANT & (pl.col(schema.EVENT_TIME) < ctx.end))
         .select(columns)
         .filter(pl.col("user").is_not_null() & ~pl.col("own_root"))
         .collect()
@@ -102,6 +103,12 @@ DETECTION = Detection(
             description="MFA removed from an IAM user who still has a console password.",
             tiers=(Tier.TICKET,),
             evaluate=mfa_removed_with_login_profile,
+            gate=_RELEVANT,
+            columns=(
+                *("eventName", "errorCode", "responseElements.ConsoleLogin", "userIdentity.type"),
+                *("recipientAccountId", "userIdentity.accountId"),
+                *("requestParameters", "requestParameters.userName"),
+            ),
             guide=(
                 "CloudTrail DeactivateMFADevice or DeleteVirtualMFADevice on an IAM user that"
                 " still holds an active LoginProfile"

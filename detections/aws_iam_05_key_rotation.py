@@ -24,13 +24,17 @@ ID = "aws-iam-05-key-rotation"
 _DORMANT, _ACTIVE = timedelta(days=30), timedelta(days=60)
 
 
+# Long-term IAM user keys start `AKIA`; `ASIA` keys are short-lived STS session keys
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html).
+_LONG_TERM_KEY = pl.col("userIdentity.accessKeyId").str.starts_with("AKIA").fill_null(False)
+_RETIRING = ct.event("DeleteAccessKey", "UpdateAccessKey")
+
+
 def _key_calls(ctx: HuntContext) -> pl.LazyFrame:
-    # Long-term IAM user keys start `AKIA`; `ASIA` keys are short-lived STS session keys
-    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html).
     key = pl.col("userIdentity.accessKeyId")
     columns = ctx.events.collect_schema().names()
     index = pl.col(schema.SOURCE_INDEX) if schema.SOURCE_INDEX in columns else pl.lit(None)
-    return ctx.events.filter(key.str.starts_with("AKIA").fill_null(False)).select(
+    return ctx.events.filter(_LONG_TERM_KEY).select(
         key=key,
         principal=pl.col("userIdentity.arn"),
         account=pl.coalesce("recipientAccountId", "userIdentity.accountId"),
@@ -50,7 +54,7 @@ def dormant_keys(ctx: HuntContext) -> list[dict[str, Any]]:
     last_rotated, or, with no report, at least the time since the key's first call in the trail.
     A key deactivated or deleted in the trail after its last call is not dormant but retired.
     """
-    last = ctx.events.select(pl.col(schema.EVENT_TIME).max()).collect().item()
+    last = ctx.latest_event()
     if last is None:
         return []
     horizon = min(ctx.end, last)
@@ -170,6 +174,12 @@ DETECTION = Detection(
             # active for > 60 days — strong dormancy signal independent of the rotation clock."
             tiers=(Tier.TICKET,),
             evaluate=dormant_keys,
+            gate=_LONG_TERM_KEY | _RETIRING,
+            columns=(
+                *("userIdentity.accessKeyId", "userIdentity.arn", "requestParameters"),
+                *("recipientAccountId", "userIdentity.accountId"),
+                *("eventName", "errorCode", "responseElements.ConsoleLogin"),
+            ),
         ),
     ),
     guide_query=None,  # the guide names a Config-delivery query but does not print it

@@ -239,6 +239,7 @@ DETECTION = Detection(
             # immediately". The policy is parsed: `"Principal": "*"`, `{"AWS": "*"}` and "*"
             # inside an array all count (the guide's regex sees only the first).
             match=_TRUST_CALL & policy.wildcard_principal(_DOCUMENT),
+            gate=_TRUST_CALL,
             thresholds=(Threshold(Tier.PAGE),),
         ),
         Signal(
@@ -247,6 +248,7 @@ DETECTION = Detection(
             # Bare 12-digit ids and any IAM/STS ARN count, not only `:root"` (the guide's
             # regex); an allow-listed partner is silent, with or without sts:ExternalId.
             match=_external_trust,
+            gate=_TRUST_CALL,
             thresholds=(Threshold(Tier.PAGE),),
         ),
         Computed(
@@ -254,6 +256,12 @@ DETECTION = Detection(
             description="A role's distinct assumers rose above 3x its baseline (7-day average).",
             tiers=(Tier.TICKET,),
             evaluate=fan_out,
+            gate=_STS & _ASSUME,
+            columns=(
+                *("eventSource", "eventName", "recipientAccountId", "requestParameters"),
+                *("userIdentity.accountId", "userIdentity.arn", "userIdentity.invokedBy"),
+                *("userIdentity.userName", "userIdentity.sessionContext.sessionIssuer.arn"),
+            ),
             # 7 days of window on top of a 90-day baseline.
             lookback=timedelta(days=97),
             guide=(
@@ -266,6 +274,12 @@ DETECTION = Detection(
             description="A Pod Identity association binds a role the managed stacks do not own.",
             tiers=(Tier.TICKET,),
             evaluate=pod_identity_drift,
+            gate=_POD_IDENTITY,
+            columns=(
+                *("eventSource", "eventName", "errorCode", "responseElements.ConsoleLogin"),
+                *("requestParameters", "responseElements"),
+                *("recipientAccountId", "userIdentity.accountId"),
+            ),
             guide=(
                 "EKS Pod Identity drift: eks:DescribePodIdentityAssociation revealing"
                 " service-account-to-role bindings whose target role was not provisioned"

@@ -24,18 +24,21 @@ FENCED = (
 )
 
 
+_ORGANIZATIONS = pl.col("eventSource") == "organizations.amazonaws.com"
+_TAMPERING_CALLS = ("DetachPolicy", "UpdatePolicy", "DeletePolicy", "DisablePolicyType")
+
+
 def _tampering(site: Site) -> pl.Expr:
     # Guide: "organizations:DetachPolicy, organizations:DisablePolicyType, or
     # organizations:UpdatePolicy events targeting the deny-destructive SCP". DisablePolicyType
     # of SERVICE_CONTROL_POLICY switches every SCP off, this one included.
     policy_id = (site.deny_destructive_policy or "").rsplit("/", 1)[-1]
-    organizations = pl.col("eventSource") == "organizations.amazonaws.com"
     targets = (
-        ct.request("policyId", where=organizations) == policy_id if policy_id else pl.lit(True)
+        ct.request("policyId", where=_ORGANIZATIONS) == policy_id if policy_id else pl.lit(True)
     )
-    disables_scps = ct.request("policyType", where=organizations) == "SERVICE_CONTROL_POLICY"
+    disables_scps = ct.request("policyType", where=_ORGANIZATIONS) == "SERVICE_CONTROL_POLICY"
     return (
-        organizations
+        _ORGANIZATIONS
         & ct.succeeded()
         & (
             (ct.event("DetachPolicy", "UpdatePolicy", "DeletePolicy") & targets.fill_null(False))
@@ -76,6 +79,7 @@ DETECTION = Detection(
             name="scp-deny-destructive-tampering",
             description="The deny-destructive SCP was detached, changed, or SCPs disabled.",
             match=_tampering,
+            gate=_ORGANIZATIONS & ct.event(*_TAMPERING_CALLS),
             thresholds=(Threshold(Tier.PAGE),),
         ),
         Signal(
@@ -84,6 +88,7 @@ DETECTION = Detection(
             # The guide's query matches errorCode = "AccessDenied" only; JSON-protocol APIs
             # report AccessDeniedException, so every access-denied code counts here.
             match=ct.event(*FENCED) & ct.scp_denied(),
+            gate=ct.event(*FENCED) & ct.denied(),
             thresholds=(Threshold(Tier.INFORMATIONAL, batch=timedelta(hours=1)),),
         ),
         Signal(
@@ -92,6 +97,7 @@ DETECTION = Detection(
             # Guide: "Five or more SCP denials from the same principal across distinct fenced
             # APIs in a 30-minute window — page".
             match=ct.event(*FENCED) & ct.scp_denied(),
+            gate=ct.event(*FENCED) & ct.denied(),
             thresholds=(
                 Threshold(
                     Tier.PAGE,

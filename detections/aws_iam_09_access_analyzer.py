@@ -46,6 +46,8 @@ DETECTION = Detection(
             description="A finding was archived (UpdateFindings) without a ledger approval.",
             tiers=(Tier.TICKET,),
             evaluate=analyzer.archives_without_ticket,
+            gate=analyzer.UPDATE_FINDINGS,
+            columns=analyzer.UPDATE_FINDINGS_COLUMNS,
             guide=(
                 "Manual archive of an unresolved finding via UpdateFindings without a referenced"
                 " change-management ticket ID in the resourceOwnerAccount note field —"

@@ -28,6 +28,8 @@ _MISSED = timedelta(days=14)
 _ISSUER = pl.col("userIdentity.sessionContext.sessionIssuer.arn")
 #: EventBridge calls that stop a schedule; shown as evidence when they fall inside the gap.
 _STOPS = ("DisableRule", "DeleteRule", "RemoveTargets")
+_REPORT_RUN = ct.event("GenerateCredentialReport")
+_SCHEDULE_STOP = ct.event(*_STOPS) & (pl.col("eventSource") == "events.amazonaws.com")
 
 
 def _by_audit_role(site: Site) -> pl.Expr:
@@ -54,7 +56,7 @@ def audit_missed(ctx: HuntContext) -> list[dict[str, Any]]:
     # Guide: "Audit Lambda missing its scheduled invocation for > 14 days (no
     # GenerateCredentialReport entry in CloudTrail attributed to the Lambda's role) — page".
     roles = sorted(ctx.site.audit_roles)
-    last = ctx.events.select(pl.col(schema.EVENT_TIME).max()).collect().item()
+    last = ctx.latest_event()
     if not roles or last is None:
         return []
     horizon = min(ctx.end, last)
@@ -67,7 +69,7 @@ def audit_missed(ctx: HuntContext) -> list[dict[str, Any]]:
     }
     account = pl.coalesce("recipientAccountId", "userIdentity.accountId")
     calls = (
-        ctx.events.filter(ct.event("GenerateCredentialReport") & _ISSUER.is_in(roles))
+        ctx.events.filter(_REPORT_RUN & _ISSUER.is_in(roles))
         .select(role=_ISSUER, account=account, time=schema.EVENT_TIME, event_id="eventID", **where)
         .sort("time")
         .with_columns(next=pl.col("time").shift(-1).over("role"))
@@ -76,7 +78,7 @@ def audit_missed(ctx: HuntContext) -> list[dict[str, Any]]:
         .collect()
     )
     stops = (
-        ctx.events.filter(ct.event(*_STOPS) & (pl.col("eventSource") == "events.amazonaws.com"))
+        ctx.events.filter(_SCHEDULE_STOP)
         .select(account=account, time=schema.EVENT_TIME, event_id="eventID", **where)
         .collect()
     )
@@ -141,6 +143,11 @@ DETECTION = Detection(
             description="No GenerateCredentialReport by the audit role for more than 14 days.",
             tiers=(Tier.PAGE,),
             evaluate=audit_missed,
+            gate=_REPORT_RUN | _SCHEDULE_STOP,
+            columns=(
+                *("eventName", "eventSource", "userIdentity.sessionContext.sessionIssuer.arn"),
+                *("recipientAccountId", "userIdentity.accountId"),
+            ),
         ),
     ),
     guide_query=QUERIES[ID],

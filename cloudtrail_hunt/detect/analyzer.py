@@ -381,6 +381,16 @@ def _archived_ids(request: str | None) -> list[str]:
     return keys
 
 
+#: The events `archives_without_ticket` reads, and their columns.
+UPDATE_FINDINGS = (pl.col("eventSource") == "access-analyzer.amazonaws.com") & ct.event(
+    "UpdateFindings"
+)
+UPDATE_FINDINGS_COLUMNS = (
+    *("eventSource", "eventName", "errorCode", "responseElements.ConsoleLogin"),
+    *("requestParameters", "userIdentity.arn", "recipientAccountId", "userIdentity.accountId"),
+)
+
+
 def archives_without_ticket(ctx: HuntContext) -> list[dict[str, Any]]:
     """Ticket each UpdateFindings → ARCHIVED naming a finding the ledger did not approve before.
 
@@ -390,8 +400,7 @@ def archives_without_ticket(ctx: HuntContext) -> list[dict[str, Any]]:
     """
     ledger = load_ledger(ctx.side_inputs)
     update = (
-        (pl.col("eventSource") == "access-analyzer.amazonaws.com")
-        & ct.event("UpdateFindings")
+        UPDATE_FINDINGS
         & ct.succeeded()
         & pl.col(schema.EVENT_TIME).is_between(ctx.start, ctx.end, closed="left")
     )

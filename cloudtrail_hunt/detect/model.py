@@ -138,19 +138,30 @@ class Signal:
     #: prior 30 days into a static allow-list of approved automation principals").
     learn_allow: str | None = None
     guide: str = ""
+    #: A cheap necessary condition of ``match`` over plain columns (``ct.event(...)``). The
+    #: engine's scan keeps the rows that pass some signal's gate (its match when it has none)
+    #: and evaluates matches on those alone, so a match that parses JSON or calls Python pays
+    #: for its few candidate rows, not for the whole trail. Must hold wherever ``match`` does.
+    gate: pl.Expr | None = None
 
     def expression(self, site: Site) -> pl.Expr:
         """The match expression for this site."""
         return self.match if isinstance(self.match, pl.Expr) else self.match(site)
+
+    def candidates(self, site: Site) -> pl.Expr:
+        """The scan's first cut for this signal: its gate, else its match."""
+        return self.gate if self.gate is not None else self.expression(site)
 
 
 @dataclass(frozen=True, slots=True)
 class HuntContext:
     """What a computed signal sees: the events of ``[start - baseline, end)`` and the side inputs.
 
-    ``events`` is a LazyFrame in the lake schema; ``side_inputs`` is the folder of credential
+    ``events`` is a LazyFrame in the lake schema (for a gated signal, only the rows that pass
+    its gate and the columns it declares); ``side_inputs`` is the folder of credential
     reports, Access Analyzer findings and Config evaluations (see detect/side_inputs.py), or
-    None when the hunt has none.
+    None when the hunt has none; ``trail_end`` is the time of the latest event of the whole
+    trail read (None when it is empty): how far "silent since" can be judged.
     """
 
     events: pl.LazyFrame
@@ -159,6 +170,14 @@ class HuntContext:
     site: Site
     side_inputs: Path | None
     baseline: timedelta
+    trail_end: datetime | None = None
+
+    def latest_event(self) -> datetime | None:
+        """The latest event time of the trail: `trail_end`, else read from `events`."""
+        if self.trail_end is not None:
+            return self.trail_end
+        latest: datetime | None = self.events.select(pl.col("eventTime").max()).collect().item()
+        return latest
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +199,15 @@ class Computed:
     guide: str = ""
     #: How much history before the range `evaluate` needs (``ctx.events`` starts there).
     lookback: timedelta = timedelta(days=30)
+    #: The rows `evaluate` reads, as a cheap condition over plain columns, and the columns it
+    #: reads. With a gate, the engine's one scan collects those rows for it (``ctx.events``
+    #: holds nothing else) instead of the signal scanning the lake on its own.
+    gate: pl.Expr | None = None
+    columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.columns and self.gate is None:
+            raise DetectionError(self.name, "`columns` only applies to a gated signal")
 
 
 @dataclass(frozen=True, slots=True)
