@@ -157,19 +157,25 @@ class _Scan:
 
     frame: pl.LazyFrame  # the whole input, for computed signals without a gate
     matches: pl.DataFrame  # each event signal's flag, who, and what thresholds group on
-    candidates: pl.DataFrame  # the rows and columns the gated computed signals declared
+    cut: pl.DataFrame  # the gated computed signals' rows, each flagged by `_gate_flag`
     trail_end: datetime | None
 
     def events(self, signal: Computed) -> pl.LazyFrame:
         """What `signal` may read: its gated rows and declared columns, else the whole input."""
         if signal.gate is None:
             return self.frame
-        present = [c for c in (*_ADDRESS, *signal.columns) if c in self.candidates.columns]
-        return self.candidates.lazy().filter(signal.gate).select(list(dict.fromkeys(present)))
+        columns = [*_ADDRESS, *signal.columns, *signal.gate.meta.root_names()]
+        present = [c for c in dict.fromkeys(columns) if c in self.cut.columns]
+        return self.cut.lazy().filter(pl.col(_gate_flag(signal))).select(present)
 
 
 #: Where an event is; every computed signal may read these for its evidence.
 _ADDRESS = (schema.EVENT_TIME, "eventID", schema.SOURCE, schema.SOURCE_INDEX)
+_SIGNAL_ROWS = "__signal_rows"
+
+
+def _gate_flag(signal: Computed) -> str:
+    return f"__gate:{signal.name}"
 
 
 def _scan(
@@ -178,8 +184,8 @@ def _scan(
     """One pass over the lake for every signal.
 
     The scan keeps the rows of ``[lo, hi)`` that pass some event signal's gate and the rows
-    that pass some computed signal's gate, with the columns they read; each signal's match is
-    then evaluated on those rows alone.
+    that pass some computed signal's gate, each flagged; a column is kept only on the rows of
+    the signals that read it. Each signal's match is then evaluated on its rows alone.
     """
     columns = frame.collect_schema().names()
     wanted: dict[str, pl.Expr] = {
@@ -195,14 +201,16 @@ def _scan(
     # Who a match is about (and the columns thresholds group on) is computed after the scan,
     # on the matching rows only: a principal read from JSON must not parse every event.
     derived: dict[str, pl.Expr] = {}
-    computed_gates: list[pl.Expr] = []
-    needed: set[str] = set()
+    # Row flags of the cut, and which flags' rows each column is read on.
+    cut_flags: dict[str, pl.Expr] = {}
+    readers: dict[str, list[str]] = {}
     for detection in detections:
         for signal in detection.signals:
             if isinstance(signal, Computed):
                 if signal.gate is not None:
-                    computed_gates.append(signal.gate.fill_null(False))
-                    needed.update(signal.columns, signal.gate.meta.root_names(), _ADDRESS)
+                    cut_flags[_gate_flag(signal)] = signal.gate.fill_null(False)
+                    for column in [*signal.columns, *signal.gate.meta.root_names()]:
+                        readers.setdefault(column, []).append(_gate_flag(signal))
                 continue
             name = _column(detection, signal)
             flags.append(name)
@@ -219,30 +227,37 @@ def _scan(
     for expr in derived.values():
         for root in expr.meta.root_names():
             wanted.setdefault(root, pl.col(root))
-    needed.update(root for expr in wanted.values() for root in expr.meta.root_names())
+    for root in {r for expr in wanted.values() for r in expr.meta.root_names()}:
+        readers.setdefault(root, []).append(_SIGNAL_ROWS)
     in_range = (pl.col(schema.EVENT_TIME) >= lo) & (pl.col(schema.EVENT_TIME) < hi)
-    signal_rows = in_range & pl.any_horizontal(gates) if gates else pl.lit(False)
-    cut = pl.any_horizontal(signal_rows, *computed_gates)
-    # The cut is a computed column filtered on, not a filter: pushed into the Parquet scan as
+    cut_flags[_SIGNAL_ROWS] = in_range & pl.any_horizontal(gates) if gates else pl.lit(False)
+    # A column is kept on the rows that read it only: the JSON text of the other events would
+    # be most of the cut's memory.
+    kept = [pl.col(c) for c in _ADDRESS if c in columns] + [
+        pl.when(pl.any_horizontal(rows)).then(c).alias(c)
+        for c, rows in sorted(readers.items())
+        if c in columns and c not in _ADDRESS
+    ]
+    # The cut is computed columns filtered on, not a filter: pushed into the Parquet scan as
     # a predicate it evaluated 2.5x slower (Polars 2.1, bench/detect_bench.py's lake).
     # Streaming: the JSON columns a few signals read are never whole in memory.
-    candidates, latest = pl.collect_all(
+    cut, latest = pl.collect_all(
         [
-            frame.select(*sorted(needed & set(columns)), cut.alias(_CUT))
-            .filter(pl.col(_CUT))
-            .drop(_CUT),
+            frame.with_columns(**cut_flags)
+            .filter(pl.any_horizontal(list(cut_flags)))
+            .select(*kept, *cut_flags),
             frame.select(pl.col(schema.EVENT_TIME).max()),
         ],
         engine="streaming",
     )
     matches = (
-        candidates.filter(in_range)
+        cut.filter(pl.col(_SIGNAL_ROWS))
         .select(**wanted)
         .filter(pl.any_horizontal(pl.col(flags)) if flags else pl.lit(False))
         .sort(_TIME, maintain_order=True)
         .with_columns(**derived)
     )
-    return _Scan(frame, matches, candidates, latest.item())
+    return _Scan(frame, matches, cut, latest.item())
 
 
 def _signal_rows(
