@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -68,14 +68,20 @@ def mfa_removed_with_login_profile(ctx: HuntContext) -> list[dict[str, Any]]:
     )
     states = reports.login_profiles(ctx)
     removals: list[dict[str, Any]] = []
-    profile: dict[tuple[str, str], bool] = {}  # from LoginProfile calls seen so far
+    # The last LoginProfile call seen so far per user: (time, has a password after it).
+    calls: dict[tuple[str, str], tuple[datetime, bool | None]] = {}
     for row in events.to_dicts():
         key = (row["account"], row["user"])
         if row["eventName"] in _LOGIN_PROFILE:
-            profile[key] = _LOGIN_PROFILE[row["eventName"]]
+            calls[key] = (row[schema.EVENT_TIME], _LOGIN_PROFILE[row["eventName"]])
             continue
-        has_profile = reports.login_profile_at(states, key, row[schema.EVENT_TIME])
-        if profile.get(key, has_profile) is not False:
+        # Whichever is later, the report or the call, says whether the password is there.
+        known = [
+            s
+            for s in (calls.get(key), reports.login_profile_at(states, key, row[schema.EVENT_TIME]))
+            if s is not None
+        ]
+        if not known or max(known, key=lambda s: s[0])[1] is not False:
             removals.append({**row, "key": key})
     return [
         {

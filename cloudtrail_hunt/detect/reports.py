@@ -334,8 +334,11 @@ def login_profiles(ctx: HuntContext) -> pl.DataFrame:
     ).sort("at")
 
 
-def login_profile_at(states: pl.DataFrame, key: tuple[str, str], when: datetime) -> bool | None:
-    """Whether the last report before `when` showed a console password for (account, user)."""
+def login_profile_at(
+    states: pl.DataFrame, key: tuple[str, str], when: datetime
+) -> tuple[datetime, bool | None] | None:
+    """When the last report before `when` was generated, and whether it showed a console
+    password for (account, user); None without such a report."""
     account, user = key
     before = states.filter(
         (pl.col("account") == account) & (pl.col("user") == user) & (pl.col("at") <= when)
@@ -343,4 +346,4 @@ def login_profile_at(states: pl.DataFrame, key: tuple[str, str], when: datetime)
     if before.is_empty():
         return None
     value = before["password_enabled"][-1]
-    return None if value is None else bool(value)
+    return before["at"][-1], None if value is None else bool(value)

@@ -116,3 +116,21 @@ def test_login_profile_created_after_the_report_counts(tmp_path: Path) -> None:
     )
     found = _mfa_removed(tmp_path, password=False, extra=[created])
     assert _signal(found, "iam-user-mfa-removed-with-login-profile")["tier"].to_list() == ["ticket"]
+
+
+def test_a_report_after_a_login_profile_deletion_wins(tmp_path: Path) -> None:
+    # Deleted on the 3rd, but the report of the 4th shows a password again (recreated outside
+    # the trail's view): the later source of truth counts.
+    deleted = _event(
+        "DeleteLoginProfile", "2026-10-03T09:00:00Z", requestParameters={"userName": "bob"}
+    )
+    found = _mfa_removed(tmp_path, password=True, extra=[deleted])
+    assert _signal(found, "iam-user-mfa-removed-with-login-profile")["tier"].to_list() == ["ticket"]
+
+
+def test_a_login_profile_deletion_after_the_report_wins(tmp_path: Path) -> None:
+    deleted = _event(
+        "DeleteLoginProfile", "2026-10-05T09:00:00Z", requestParameters={"userName": "bob"}
+    )
+    found = _mfa_removed(tmp_path, password=True, extra=[deleted])
+    assert _signal(found, "iam-user-mfa-removed-with-login-profile").is_empty()
