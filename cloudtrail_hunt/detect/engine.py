@@ -75,13 +75,15 @@ def run(
         for signal in detection.signals
         if isinstance(signal, Signal)
     ]
-    lookback = timedelta(0)
+    # Every signal reads the baseline window before the range, not just its own window: a
+    # chain of suppressed matches or overlapping windows that began there is then judged as a
+    # hunt over the whole history would judge it. The scan reads that window for the baseline
+    # anyway, so the longer reach costs only the few extra matches.
+    lookback = baseline
     for _, signal, thresholds in plans:
         lookback = max([lookback, *(t.lookback for t in thresholds)])
         if signal.unless_after is not None:
             lookback = max(lookback, signal.unless_after[1])
-        if signal.learn_allow is not None:
-            lookback = max(lookback, baseline)
     scan = _scan(frame, detections, start - lookback, end, site)
     findings: list[dict[str, Any]] = []
     for detection, signal, thresholds in plans:

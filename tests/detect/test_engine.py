@@ -413,11 +413,6 @@ def _two_days(events: list[dict[str, Any]], detection: str) -> tuple[set[Any], s
     return set(map(_identity, whole)), set(map(_identity, daily))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="suppression state is rebuilt from one period before the range: a chain of matches "
-    "each under 24 h apart pages on different days depending on where the hunt starts",
-)
 def test_hunt_suppression_chain_is_range_independent() -> None:
     # Root removes an MFA device every 23 h: pages at 0 h, 46 h, 92 h… in a hunt of the week.
     first = datetime(2026, 10, 1, 9, tzinfo=UTC)
@@ -450,11 +445,6 @@ def test_hunt_mfa_enrolment_just_before_midnight_is_range_independent() -> None:
     assert daily == whole
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="overlapping windows chain without bound, but the lookback is one window: a steady "
-    "stream of unbounded CreateRole is one ticket over the week and one ticket per day by day",
-)
 def test_hunt_create_role_stream_is_range_independent() -> None:
     first = datetime(2026, 10, 1, tzinfo=UTC)
     events = [
