@@ -31,6 +31,18 @@ One module per control of the AWS IAM hardening guide (`aws_iam_NN_*.py`), each 
 `DETECTION` (see `cloudtrail_hunt/detect/model.py`). `_guide.py` holds the guide's own words
 (initial responses, queries, compliance tables) verbatim.
 
+## Gates: how a hunt stays one scan
+
+The engine reads the lake once per hunt. A signal whose match is costly (JSON paths over
+`requestParameters`, trust-policy parsing in Python, case-folded error messages) declares a
+`gate`: a cheap necessary condition over plain columns, usually the event names it is about.
+The scan keeps the rows that pass some gate and evaluates each match on those rows only; a
+signal without a gate is its own gate. A `Computed` signal (baselines, dormancy, side-input
+joins) that reads the lake declares its `gate` and the `columns` it reads, and then sees only
+those rows and columns in `ctx.events` instead of scanning the lake itself. A gate must hold
+wherever the match does: `tests/detect/test_gates.py` checks that on every case, the sample and
+the corpus, and that the pack with and without gates finds the same things.
+
 ## Coverage
 
 Every log-signal and alert-threshold line of the guide, the signal that implements it, its
