@@ -6,8 +6,14 @@ Uses the lakes bench/query_bench.py builds (20 accounts, 4 regions, 30 days, com
 contender runs as its own process, in interleaved rounds; peak memory is the process's resident
 set sampled every 20 ms. The DuckDB side runs one SQL statement per event signal (filters,
 window counts with RANGE frames, distinct counts by self-join, hourly/weekly buckets, the 5-minute
-EnableMFADevice guard as an anti-join): the same work our engine does in one scan. Prints
-medians, the ratio ours / DuckDB and how time grows from the smaller lake to the larger one.
+EnableMFADevice guard as an anti-join) and one per computed signal that reads the event lake
+(COMPUTED: MFA removed with a login profile, dormant AKIA keys, the distinct-role-assumers moving
+average against its baseline, EKS Pod Identity drift, Access Analyzer archives, missed audit
+runs; per-user/role suppression episodes included): the same work our engine does. Computed
+signals that read only side inputs (credential reports, Config, Access Analyzer findings) have no
+SQL, and those above read none: the bench lake has no side inputs, and its site has no audit
+roles or IaC-managed roles (SITE), as in our hunt. Prints medians, the ratio ours / DuckDB and how
+time grows from the smaller lake to the larger one.
 """
 
 from __future__ import annotations
@@ -29,11 +35,11 @@ OURS = r"""
 import sys, time
 sys.path.insert(0, sys.argv[2])
 from datetime import datetime, timedelta, UTC
-import polars as pl
 from cloudtrail_hunt.detect.hunt import hunt
-import cloudtrail_hunt as ch
+from cloudtrail_hunt.ingest.manifest import Ledger
 lake = sys.argv[1]
-last = ch.scan(lake).select(pl.col("eventTime").max()).collect().item()
+# The lake's last day from its ledger, as the DuckDB side takes max(day) from the partitions.
+last = max(f.day for f in Ledger(lake).snapshot().files)
 end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
 start = end - timedelta(days=30)
 found = hunt(lake, start=start, end=end)
@@ -103,10 +109,197 @@ SIGNALS = {
         AND "userIdentity.invokedBy" IS NULL AND NOT coalesce(readOnly, false)""",
 }
 
+# The computed signals that read the event lake, as SQL over the view `h` (`w`, `b` and any
+# older days back to 97 days before the range: the history the rule pack's hunt reads, for
+# fan-out's 7 + 90 days). Run after COMPUTED_SETUP, which sets the hunted range, the trail's end,
+# the site facts and the `episode_starts` macro (the rule pack's suppression of computed signals:
+# a row at least `period` after an episode's first row opens the next episode).
+# Event names are matched with `IN (SELECT unnest([...]))`: DuckDB turns that semi-join into a
+# filter inside the table scan, so other columns are fetched for the matching rows only (a literal
+# IN list is kept as a zone-map hint, and errorCode IS NULL becomes the scan's filter instead).
+ASSUME = "'AssumeRole','AssumeRoleWithSAML','AssumeRoleWithWebIdentity'"
+POD_IDENTITY = (
+    "'DescribePodIdentityAssociation','CreatePodIdentityAssociation','UpdatePodIdentityAssociation'"
+)
+COMPUTED = {
+    # aws-iam-04 iam-user-mfa-removed-with-login-profile (mfa_removed_with_login_profile), without
+    # credential reports: a successful MFA removal on an IAM user (DeactivateMFADevice's userName,
+    # else the user a DeleteVirtualMFADevice serial names) whose latest successful
+    # Create/DeleteLoginProfile before it, if any, is not a delete; one ticket per user per 24 h.
+    "04 MFA removed with login profile": """WITH e AS (
+            SELECT eventTime, eventName,
+                coalesce(recipientAccountId, "userIdentity.accountId") AS account,
+                coalesce("requestParameters.userName", nullif(regexp_extract(json_extract_string(
+                    requestParameters, '$.serialNumber'), ':mfa/(.+)$', 1), '')) AS "user"
+            FROM h WHERE eventName IN (SELECT unnest(['DeactivateMFADevice',
+                'DeleteVirtualMFADevice','CreateLoginProfile','DeleteLoginProfile']))
+            AND errorCode IS NULL
+            AND eventTime < getvariable('hunt_end')
+            -- Root removing its own device is control 01's signal.
+            AND NOT ("userIdentity.type" IS NOT DISTINCT FROM 'Root'
+                AND "requestParameters.userName" IS NULL)),
+        -- The latest LoginProfile call up to each removal (one at the same time counts).
+        removals AS (SELECT * FROM (SELECT *, last_value(CASE WHEN eventName LIKE '%LoginProfile'
+                THEN eventName END IGNORE NULLS) OVER (PARTITION BY account, "user"
+                ORDER BY eventTime, eventName NOT LIKE '%LoginProfile') AS profile
+            FROM e WHERE "user" IS NOT NULL)
+            WHERE eventName LIKE '%MFADevice' AND profile IS DISTINCT FROM 'DeleteLoginProfile'),
+        episodes AS (SELECT account, "user", unnest(episode_starts(list(eventTime
+            ORDER BY eventTime), INTERVAL 24 HOUR)) AS first_seen FROM removals
+            GROUP BY account, "user")
+        SELECT p.account, 'arn:aws:iam::' || p.account || ':user/' || p."user" AS principal,
+            p.first_seen, max(r.eventTime) AS last_seen, count(*) AS events
+        FROM removals r ASOF JOIN episodes p ON r.account IS NOT DISTINCT FROM p.account
+            AND r."user" = p."user"
+            AND r.eventTime >= p.first_seen
+        WHERE p.first_seen >= getvariable('hunt_start') GROUP BY ALL""",
+    # aws-iam-05 key-call-volume-dormant (dormant_keys), without credential reports: an AKIA key
+    # whose last call is at least 30 days before the end of the trail (and of the range), not
+    # deleted or deactivated at or after that call, active > 60 days by then (first call in the
+    # trail); fires 30 days after its last call.
+    "05 dormant key": """WITH keys AS (
+            SELECT "userIdentity.accessKeyId" AS key, max(eventTime) AS last_call,
+                min(eventTime) AS first_call, count(*) AS calls,
+                arg_max(coalesce(recipientAccountId, "userIdentity.accountId"), eventTime)
+                    AS account,
+                arg_max("userIdentity.arn", eventTime) AS principal
+            FROM h WHERE starts_with("userIdentity.accessKeyId", 'AKIA') GROUP BY key),
+        retired AS (SELECT json_extract_string(requestParameters, '$.accessKeyId') AS key,
+                eventTime AS retired
+            FROM h WHERE eventName IN (SELECT unnest(['DeleteAccessKey','UpdateAccessKey']))
+            AND errorCode IS NULL AND (eventName = 'DeleteAccessKey'
+                OR json_extract_string(requestParameters, '$.status') = 'Inactive'))
+        SELECT account, principal, last_call + INTERVAL 30 DAY AS first_seen,
+            least(getvariable('hunt_end'), getvariable('trail_end')) AS last_seen, key, calls
+        FROM keys k WHERE last_call + INTERVAL 30 DAY
+                <= least(getvariable('hunt_end'), getvariable('trail_end'))
+            AND last_call + INTERVAL 30 DAY >= getvariable('hunt_start')
+            AND last_call + INTERVAL 30 DAY > first_call + INTERVAL 60 DAY
+            AND NOT EXISTS (SELECT 1 FROM retired r WHERE r.key = k.key
+                AND r.retired >= k.last_call)""",
+    # aws-iam-06 distinct-role-assumers-3x-baseline (fan_out): distinct assumers per (account,
+    # role) and UTC day from sts AssumeRole* calls; days are numbered from the first day any role
+    # had an assumer, days without a row count zero. A day fires with at least 7 days of history
+    # when the 7-day mean exceeds 3 x max(1, mean of up to 90 days before that window). RANGE
+    # frames over the day numbers give the zero-filled sums without building the key x day grid.
+    # One ticket per role per 7-day episode of the fired days' assumptions.
+    "06 distinct role assumers 3x baseline": f"""WITH a AS (
+            SELECT eventTime, eventTime::DATE AS day,
+                coalesce(recipientAccountId, "userIdentity.accountId") AS account,
+                json_extract_string(requestParameters, '$.roleArn') AS role,
+                coalesce("userIdentity.sessionContext.sessionIssuer.arn", "userIdentity.arn",
+                    "userIdentity.invokedBy", "userIdentity.userName") AS assumer
+            FROM h WHERE eventSource = 'sts.amazonaws.com'
+            AND eventName IN (SELECT unnest([{ASSUME}]))
+            AND eventTime < getvariable('hunt_end')),
+        daily AS (SELECT account, role, day, count(DISTINCT assumer) AS n
+            FROM a WHERE role IS NOT NULL GROUP BY ALL),
+        numbered AS (SELECT *, day - min(day) FILTER (WHERE n > 0) OVER () AS p,
+                max(n) OVER (PARTITION BY account, role) > 0 AS judged
+            FROM daily),
+        windows AS (SELECT account, role, day, p, sum(n) OVER (PARTITION BY account, role
+                ORDER BY p RANGE BETWEEN 6 PRECEDING AND CURRENT ROW) / least(p + 1, 7) AS ma,
+                least(greatest(p + 1 - 7, 0), 90) AS history,
+                coalesce(sum(n) OVER (PARTITION BY account, role ORDER BY p
+                    RANGE BETWEEN 96 PRECEDING AND 7 PRECEDING), 0) AS base_sum
+            FROM numbered WHERE judged AND p >= 0),
+        fired AS (SELECT account, role, day, ma, history,
+                CASE WHEN history > 0 THEN base_sum / history END AS base
+            FROM windows WHERE history >= 7
+            AND ma > 3::DOUBLE * greatest(coalesce(base, 0), 1::DOUBLE)),
+        rows AS (SELECT * FROM a JOIN fired USING (account, role, day)),
+        episodes AS (SELECT account, role, unnest(episode_starts(list(eventTime
+            ORDER BY eventTime), INTERVAL 7 DAY)) AS first_seen FROM rows GROUP BY account, role)
+        SELECT e.account, e.role AS principal, e.first_seen, max(r.eventTime) AS last_seen,
+            count(*) AS events, arg_min(r.ma, r.eventTime) AS ma,
+            arg_min(r.base, r.eventTime) AS base, arg_min(r.history, r.eventTime) AS history
+        FROM rows r ASOF JOIN episodes e ON r.account = e.account AND r.role = e.role
+            AND r.eventTime >= e.first_seen
+        WHERE e.first_seen >= getvariable('hunt_start') GROUP BY ALL""",
+    # aws-iam-06 eks-pod-identity-drift (pod_identity_drift): successful Describe/Create/Update
+    # PodIdentityAssociation binding a role (response association.roleArn, else the request's
+    # roleArn) whose name or ARN is not in the site's IaC-managed roles; one ticket per role per
+    # 24 h. `eks_response` is responseElements, loaded for eks.amazonaws.com events only.
+    "06 EKS pod identity drift": f"""WITH bindings AS (
+            SELECT eventTime, coalesce(recipientAccountId, "userIdentity.accountId") AS account,
+                coalesce(json_extract_string(eks_response, '$.association.roleArn'),
+                    json_extract_string(requestParameters, '$.roleArn')) AS role
+            FROM h WHERE eventSource = 'eks.amazonaws.com'
+            AND eventName IN (SELECT unnest([{POD_IDENTITY}]))
+            AND errorCode IS NULL AND eventTime < getvariable('hunt_end')),
+        unmanaged AS (SELECT * FROM bindings WHERE role IS NOT NULL
+            AND NOT list_contains(getvariable('iac_managed_roles'), role)
+            AND NOT list_contains(getvariable('iac_managed_roles'), string_split(role, '/')[-1])),
+        episodes AS (SELECT role, unnest(episode_starts(list(eventTime ORDER BY eventTime),
+            INTERVAL 24 HOUR)) AS first_seen FROM unmanaged GROUP BY role)
+        SELECT arg_min(u.account, u.eventTime) AS account, e.role AS principal, e.first_seen,
+            max(u.eventTime) AS last_seen, count(*) AS events
+        FROM unmanaged u ASOF JOIN episodes e ON u.role = e.role AND u.eventTime >= e.first_seen
+        WHERE e.first_seen >= getvariable('hunt_start') GROUP BY e.role, e.first_seen""",
+    # aws-iam-09 analyzer-archive-without-ticket (archives_without_ticket), lake part only: each
+    # successful access-analyzer UpdateFindings setting status ARCHIVED in the range (the change
+    # ledger, a side-input file, is not read: without it every archive is unapproved).
+    "09 analyzer archive without ticket": """SELECT
+            coalesce(recipientAccountId, "userIdentity.accountId") AS account,
+            "userIdentity.arn" AS principal, eventTime AS first_seen
+        FROM w WHERE eventSource = 'access-analyzer.amazonaws.com'
+            AND eventName = 'UpdateFindings' AND errorCode IS NULL
+            AND eventTime >= getvariable('hunt_start') AND eventTime < getvariable('hunt_end')
+            AND json_extract_string(requestParameters, '$.status') = 'ARCHIVED'""",
+    # aws-iam-10 audit-lambda-missed-over-14-days (audit_missed): for each site audit role, each
+    # gap of more than 14 days between its GenerateCredentialReport calls (or from its last call to
+    # the end of the trail and range) fires 14 days after the call that began it; evidence adds
+    # the account's EventBridge DisableRule / DeleteRule / RemoveTargets inside the gap.
+    "10 audit lambda missed over 14 days": """WITH calls AS (
+            SELECT "userIdentity.sessionContext.sessionIssuer.arn" AS role, eventTime,
+                coalesce(recipientAccountId, "userIdentity.accountId") AS account,
+                coalesce(lead(eventTime) OVER (PARTITION BY
+                    "userIdentity.sessionContext.sessionIssuer.arn" ORDER BY eventTime), least(
+                    getvariable('hunt_end'), getvariable('trail_end'))) AS gap_end
+            FROM h WHERE eventName = 'GenerateCredentialReport'
+            AND list_contains(getvariable('audit_roles'),
+                "userIdentity.sessionContext.sessionIssuer.arn")),
+        stops AS (SELECT coalesce(recipientAccountId, "userIdentity.accountId") AS account,
+                eventTime
+            FROM h WHERE eventSource = 'events.amazonaws.com'
+            AND eventName IN (SELECT unnest(['DisableRule','DeleteRule','RemoveTargets'])))
+        SELECT c.account, c.role AS principal, c.eventTime + INTERVAL 14 DAY AS first_seen,
+            c.gap_end AS last_seen, count(s.eventTime) AS stops
+        FROM calls c LEFT JOIN stops s ON s.account = c.account
+            AND s.eventTime > c.eventTime AND s.eventTime <= c.gap_end
+        WHERE c.gap_end > c.eventTime + INTERVAL 14 DAY
+            AND c.eventTime + INTERVAL 14 DAY >= getvariable('hunt_start')
+            AND c.eventTime + INTERVAL 14 DAY < getvariable('hunt_end') GROUP BY ALL""",
+}
+
+#: Site facts the computed SQL reads; the bench's hunt has none (no org.json beside the lake), so
+#: no audit role is judged and every Pod Identity role is unmanaged, as in our hunt.
+SITE: dict[str, list[str]] = {"audit_roles": [], "iac_managed_roles": []}
+
+#: Run before COMPUTED, formatted with {start} / {end} (the hunted range's first day and the day
+#: after its last), {cols} (the columns of `w` and `b`) and the SITE lists as JSON.
+COMPUTED_SETUP = (
+    "SET VARIABLE hunt_start = TIMESTAMPTZ '{start} 00:00:00+00'",
+    "SET VARIABLE hunt_end = TIMESTAMPTZ '{end} 00:00:00+00'",
+    "SET VARIABLE trail_end = (SELECT max(eventTime) FROM w)",
+    "SET VARIABLE audit_roles = '{audit_roles}'::JSON::VARCHAR[]",
+    "SET VARIABLE iac_managed_roles = '{iac_managed_roles}'::JSON::VARCHAR[]",
+    # History back to 97 days before the range, as the rule pack reads it: `w`, `b` and the
+    # older days (a partition-pruned read, loaded once like `w` and `b`).
+    """CREATE TABLE o AS SELECT {cols} FROM events WHERE day >= DATE '{start}' - INTERVAL 97 DAY
+        AND day < DATE '{start}' - INTERVAL 30 DAY""",
+    "CREATE VIEW h AS SELECT * FROM w UNION ALL SELECT * FROM b UNION ALL SELECT * FROM o",
+    """CREATE MACRO episode_starts(times, period) AS list_reduce(times, lambda starts, t:
+        CASE WHEN t >= starts[-1] + period THEN list_append(starts, t) ELSE starts END,
+        [times[1]])""",
+)
+
 DUCKDB = r"""
 import sys, duckdb, json
-lake, signals = sys.argv[1], json.loads(sys.argv[2])
+from datetime import timedelta
+lake, signals, setup, site = sys.argv[1], *map(json.loads, sys.argv[2:5])
 con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")  # days and day intervals in UTC, as the rule pack counts them
 con.execute(
     f"CREATE VIEW events AS SELECT * FROM read_parquet('{lake}/events/**/*.parquet', "
     "hive_partitioning = true, hive_types = {'account': VARCHAR, 'region': VARCHAR, 'day': DATE})"
@@ -118,10 +311,20 @@ cols = ", ".join(f'"{c}"' for c in (
     "recipientAccountId", "userIdentity.type", "userIdentity.arn", "userIdentity.userName",
     "userIdentity.accountId", "userIdentity.invokedBy",
     "userIdentity.sessionContext.sessionIssuer.arn", "additionalEventData.MFAUsed",
-    "requestParameters.permissionsBoundary", "requestParameters.region", "requestParameters"))
+    "requestParameters.permissionsBoundary", "requestParameters.region", "requestParameters",
+    # for the computed signals (whose evidence here is counts and times: like the event
+    # signals', no eventID, ~200 MB more on the 5M lake)
+    "userIdentity.accessKeyId", "requestParameters.userName"))
+# The Pod Identity signal reads responseElements of EKS calls: load those alone (the whole JSON
+# column is ~320 MB of text on the 5M lake that no other signal reads).
+cols += ", CASE WHEN eventSource = 'eks.amazonaws.com' THEN responseElements END AS eks_response"
 con.execute(f"CREATE TABLE w AS SELECT {cols} FROM events WHERE day > DATE '{last}' - INTERVAL 30 DAY")
 con.execute(f"CREATE TABLE b AS SELECT {cols} FROM events WHERE day <= DATE '{last}' - INTERVAL 30 DAY "
             f"AND day > DATE '{last}' - INTERVAL 60 DAY")
+start, end = last - timedelta(days=29), last + timedelta(days=1)  # w's days: the hunted range
+site = {k: json.dumps(v) for k, v in site.items()}
+for sql in setup:
+    con.execute(sql.format(start=start, end=end, cols=cols, **site))
 print(sum(len(con.sql(sql).fetchall()) for sql in signals.values()))
 """
 
@@ -158,7 +361,10 @@ def main() -> None:
         for n, lake in lakes.items():
             runs = {
                 "ours": [sys.executable, "-c", OURS, str(lake), str(HERE.parent)],
-                "duckdb": [sys.executable, "-c", DUCKDB, str(lake), json.dumps(SIGNALS)],
+                "duckdb": [
+                    *(sys.executable, "-c", DUCKDB, str(lake)),
+                    *(json.dumps(SIGNALS | COMPUTED), json.dumps(COMPUTED_SETUP), json.dumps(SITE)),
+                ],
             }
             for name, cmd in runs.items():
                 wall, peak, _ = measure(cmd)

@@ -46,7 +46,9 @@ record = '''{"eventVersion":"VARCHAR","eventTime":"VARCHAR","eventSource":"VARCH
 # The anchor: DuckDB at its best (reference/performance.md): read_json_objects over the glob,
 # json_transform with an explicit {"Records": [...]} schema, unnest, flatten userIdentity,
 # variable parts as JSON text, COPY to zstd Parquet.
-DUCKDB_ANCHOR = _DUCKDB_PRELUDE + r"""
+DUCKDB_ANCHOR = (
+    _DUCKDB_PRELUDE
+    + r"""
 con.execute(f'''
 COPY (
   WITH f AS (
@@ -71,11 +73,14 @@ COPY (
 ) TO '{dst}/events.parquet' (FORMAT parquet, COMPRESSION zstd)
 ''')
 """
+)
 
 # DuckDB doing the job our ingest does: the same typed columns plus the record's JSON text and
 # Hive partitions by account, region and day (the anchor above writes one unpartitioned file and
 # drops what its schema does not name). Not the target, but the like-for-like comparison.
-DUCKDB_SAME_OUTPUT = _DUCKDB_PRELUDE + r"""
+DUCKDB_SAME_OUTPUT = (
+    _DUCKDB_PRELUDE
+    + r"""
 con.execute(f'''
 COPY (
   WITH f AS (
@@ -98,6 +103,7 @@ COPY (
 ) TO '{dst}/events' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (account, region, day))
 ''')
 """
+)
 
 # The floor: inflate and parse every record with orjson, in one process, and keep nothing.
 FLOOR = r"""
@@ -189,7 +195,11 @@ def main() -> None:
         ),
         "duckdb anchor": lambda d: [sys.executable, "-c", DUCKDB_ANCHOR, str(trail), str(d)],
         "duckdb, same output": lambda d: [
-            sys.executable, "-c", DUCKDB_SAME_OUTPUT, str(trail), str(d)
+            sys.executable,
+            "-c",
+            DUCKDB_SAME_OUTPUT,
+            str(trail),
+            str(d),
         ],
         "floor (1 process)": lambda d: [sys.executable, "-c", FLOOR, str(trail)],
     }
@@ -228,6 +238,7 @@ def main() -> None:
             f"{wall / anchor:11.2f} {mem / anchor_mem:10.2f} {wall / same:9.2f} "
             f"{mem / same_mem:8.2f} {wall / floor:10.2f}"
         )
+
 
 if __name__ == "__main__":
     main()
