@@ -61,8 +61,13 @@ def run(
     tuning: Mapping[str, Tuning] | None = None,
     side_inputs: Path | None = None,
     baseline: timedelta = timedelta(days=30),
+    trail_end: datetime | None = None,
 ) -> pl.DataFrame:
-    """Run `detections` over `frame` and return the findings that fired in ``[start, end)``."""
+    """Run `detections` over `frame` and return the findings that fired in ``[start, end)``.
+
+    `trail_end` is the time of the trail's latest event when the caller knows it cheaply (a
+    lake's ledger); otherwise the scan reads it from `frame`.
+    """
     tuning = tuning or {}
     site = site or Site()
     plans = [
@@ -84,7 +89,7 @@ def run(
         lookback = max([lookback, *(t.lookback for t in thresholds)])
         if signal.unless_after is not None:
             lookback = max(lookback, signal.unless_after[1])
-    scan = _scan(frame, detections, start - lookback, end, site)
+    scan = _scan(frame, detections, start - lookback, end, site, trail_end)
     findings: list[dict[str, Any]] = []
     for detection, signal, thresholds in plans:
         # A signal's matches, allow-lists and learned baseline do not depend on the tier.
@@ -181,7 +186,12 @@ def _gate_flag(signal: Computed) -> str:
 
 
 def _scan(
-    frame: pl.LazyFrame, detections: Sequence[Detection], lo: datetime, hi: datetime, site: Site
+    frame: pl.LazyFrame,
+    detections: Sequence[Detection],
+    lo: datetime,
+    hi: datetime,
+    site: Site,
+    trail_end: datetime | None,
 ) -> _Scan:
     """One pass over the lake for every signal.
 
@@ -243,15 +253,14 @@ def _scan(
     # The cut is computed columns filtered on, not a filter: pushed into the Parquet scan as
     # a predicate it evaluated 2.5x slower (Polars 2.1, bench/detect_bench.py's lake).
     # Streaming: the JSON columns a few signals read are never whole in memory.
-    cut, latest = pl.collect_all(
-        [
-            frame.with_columns(**cut_flags)
-            .filter(pl.any_horizontal(list(cut_flags)))
-            .select(*kept, *cut_flags),
-            frame.select(pl.col(schema.EVENT_TIME).max()),
-        ],
-        engine="streaming",
+    cut = (
+        frame.with_columns(**cut_flags)
+        .filter(pl.any_horizontal(list(cut_flags)))
+        .select(*kept, *cut_flags)
+        .collect(engine="streaming")
     )
+    if trail_end is None:
+        trail_end = frame.select(pl.col(schema.EVENT_TIME).max()).collect(engine="streaming").item()
     matches = (
         cut.filter(pl.col(_SIGNAL_ROWS))
         .select(**wanted)
@@ -259,7 +268,7 @@ def _scan(
         .sort(_TIME, maintain_order=True)
         .with_columns(**derived)
     )
-    return _Scan(frame, matches, cut, latest.item())
+    return _Scan(frame, matches, cut, trail_end)
 
 
 def _signal_rows(

@@ -11,8 +11,8 @@ from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect import engine, registry
 from cloudtrail_hunt.detect.model import Computed, Detection
 from cloudtrail_hunt.detect.site import Site, site_from_org_json
-from cloudtrail_hunt.ingest.lake import to_utc
-from cloudtrail_hunt.source import Source, open_source
+from cloudtrail_hunt.ingest.lake import latest_event, to_utc
+from cloudtrail_hunt.source import Source, cache_lake, is_lake, is_log_events, open_source
 
 #: The window before the hunted range that baselines learn from (the guide's 30 days).
 BASELINE = timedelta(days=30)
@@ -35,8 +35,14 @@ def default_side_inputs(source: Source) -> Path | None:
     return None
 
 
-def _last_day(frame: pl.LazyFrame) -> tuple[datetime, datetime]:
-    latest = frame.select(pl.col(schema.EVENT_TIME).max()).collect().item()
+def _lake_of(source: Source) -> Path | None:
+    """The lake a source reads from: itself, or the cache lake of raw logs (after open_source)."""
+    if not isinstance(source, str | Path) or is_log_events(source):
+        return None
+    return Path(source) if is_lake(source) else cache_lake(source)
+
+
+def _last_day(latest: datetime | None) -> tuple[datetime, datetime]:
     if latest is None:
         now = datetime.now().astimezone()
         return now - timedelta(days=1), now
@@ -77,11 +83,14 @@ def hunt(
     chosen = registry.select(pack if pack is not None else registry.load(), detections)
     lo, hi = to_utc(start), to_utc(end)
     frame = open_source(source)
-    if lo is None:
-        lo, last = _last_day(frame)
-        hi = hi or last
-    if hi is None:
-        hi = _last_day(frame)[1]
+    # A lake's ledger finds its latest event without scanning it.
+    lake = _lake_of(source)
+    trail_end = latest_event(lake) if lake is not None else None
+    if lo is None or hi is None:
+        if lake is None:
+            trail_end = frame.select(pl.col(schema.EVENT_TIME).max()).collect().item()
+        day, next_day = _last_day(trail_end)
+        lo, hi = lo or day, hi or next_day
     # Read as much history as the longest baseline of the chosen detections needs.
     history = max(
         [BASELINE] + [s.lookback for d in chosen for s in d.signals if isinstance(s, Computed)]
@@ -96,4 +105,5 @@ def hunt(
         tuning=tuning,
         side_inputs=Path(side_inputs) if side_inputs else default_side_inputs(source),
         baseline=BASELINE,
+        trail_end=trail_end if lake is not None else None,
     )

@@ -155,6 +155,27 @@ def to_utc(value: datetime | date | str | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
+def latest_event(lake: str | Path, table: str = "events") -> datetime | None:
+    """The time of the lake's latest event, reading only its last day's files (None if empty).
+
+    Partitions are by event day, so the latest event is in the latest day: a year-long lake
+    answers as fast as a one-day lake.
+    """
+    root = Path(lake)
+    files = [f for f in Ledger(root).snapshot().files if f.table == table]
+    if not files:
+        return None
+    last = max(f.day for f in files)
+    paths = sorted(str(root / f.path) for f in files if f.day == last)
+    latest: datetime | None = (
+        pl.scan_parquet(paths, schema=S.event_schema())
+        .select(pl.col(S.EVENT_TIME).max())
+        .collect()
+        .item()
+    )
+    return latest
+
+
 def read_keys(lake: Path, files: Iterable[LakeFile]) -> pl.Series:
     """Read the dedup keys stored in `files` (one small column, nothing else)."""
     paths = [str(lake / f.path) for f in files]

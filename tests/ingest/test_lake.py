@@ -63,3 +63,20 @@ def test_scan_of_a_folder_that_is_not_a_lake_says_so(tmp_path: Path) -> None:
 def test_scan_of_an_empty_range_is_an_empty_frame_with_the_lake_schema(lake: Path) -> None:
     empty = ch.scan(lake, start=date(2030, 1, 1)).collect()
     assert empty.is_empty() and empty.schema == ch.scan(lake).collect_schema()
+
+
+def test_latest_event_is_the_lakes_maximum_event_time(lake: Path, sample_lake: Path) -> None:
+    from cloudtrail_hunt.ingest.lake import latest_event
+
+    for root in (lake, sample_lake):
+        expected = ch.scan(root).select(pl.col("eventTime").max()).collect().item()
+        assert expected is not None
+        assert latest_event(root) == expected
+
+
+def test_latest_event_of_an_empty_lake_is_none(tmp_path: Path) -> None:
+    from cloudtrail_hunt.ingest.lake import latest_event
+
+    (tmp_path / "empty").mkdir()
+    ch.ingest(tmp_path / "empty", tmp_path / "lake")
+    assert latest_event(tmp_path / "lake") is None
