@@ -39,7 +39,7 @@ from cloudtrail_hunt.detect.hunt import hunt
 from cloudtrail_hunt.ingest.manifest import Ledger
 lake = sys.argv[1]
 # The lake's last day from its ledger, as the DuckDB side takes max(day) from the partitions.
-last = max(f.day for f in Ledger(lake).snapshot().files)
+last = max(f.day for f in Ledger(lake).snapshot(objects=False).files)
 end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
 start = end - timedelta(days=30)
 found = hunt(lake, start=start, end=end)

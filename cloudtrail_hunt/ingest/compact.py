@@ -40,7 +40,7 @@ def compact(lake: str | Path, *, min_files: int = 2) -> CompactionSummary:
     with ledger.lock():
         ledger.recover()
         groups: dict[str, list[LakeFile]] = {}
-        for f in ledger.snapshot().files:
+        for f in ledger.snapshot(objects=False).files:
             groups.setdefault(f.path.rsplit("/", 1)[0], []).append(f)
         for directory, files in sorted(groups.items()):
             if len(files) < min_files:

@@ -109,7 +109,7 @@ def scan(
     lo, hi = to_utc(start), to_utc(end)
     files = [
         f
-        for f in Ledger(root).snapshot().files
+        for f in Ledger(root).snapshot(objects=False).files
         if f.table == table and _wanted(f, lo, hi, accounts, regions)
     ]
     if not files:
@@ -162,7 +162,7 @@ def latest_event(lake: str | Path, table: str = "events") -> datetime | None:
     answers as fast as a one-day lake.
     """
     root = Path(lake)
-    files = [f for f in Ledger(root).snapshot().files if f.table == table]
+    files = [f for f in Ledger(root).snapshot(objects=False).files if f.table == table]
     if not files:
         return None
     last = max(f.day for f in files)

@@ -132,8 +132,12 @@ class Ledger:
         marks = sorted(int(p.stem) for p in folder.glob("*.json")) if folder.is_dir() else []
         return marks[-1] if marks else None
 
-    def snapshot(self) -> Snapshot:
-        """Return the committed files and objects: the last checkpoint, then later commits."""
+    def snapshot(self, *, objects: bool = True) -> Snapshot:
+        """Return the committed files and objects: the last checkpoint, then later commits.
+
+        Readers of the lake need the files only: ``objects=False`` skips the object entries
+        (most of a checkpoint), leaving ``Snapshot.objects`` empty.
+        """
         snap = Snapshot()
         live: dict[str, LakeFile] = {}
         done = self._latest_checkpoint()
@@ -141,9 +145,10 @@ class Ledger:
             base = self._dir("checkpoint") / f"{done:010d}"
             for row in pl.read_parquet(f"{base}.files.parquet").iter_rows(named=True):
                 live[row["path"]] = LakeFile(**row)
-            for row in pl.read_parquet(f"{base}.objects.parquet").iter_rows(named=True):
-                entry = ObjectEntry(**row)
-                snap.objects[(entry.uri, entry.etag)] = entry
+            if objects:
+                for row in pl.read_parquet(f"{base}.objects.parquet").iter_rows(named=True):
+                    entry = ObjectEntry(**row)
+                    snap.objects[(entry.uri, entry.etag)] = entry
         for seq, _, path in self._commit_files():
             if done is not None and seq <= done:
                 continue
@@ -153,7 +158,7 @@ class Ledger:
             for obj in commit["added"]:
                 f = LakeFile.from_json(obj)
                 live[f.path] = f
-            for obj in commit["objects"]:
+            for obj in commit["objects"] if objects else ():
                 entry = ObjectEntry(**obj)
                 snap.objects[(entry.uri, entry.etag)] = entry
             snap.commits_since_checkpoint += 1
@@ -273,7 +278,7 @@ class Ledger:
         if not intents:  # the common case: the last run finished; no need to replay the ledger
             return removed
         committed = self.committed()
-        live = {f.path for f in self.snapshot().files}
+        live = {f.path for f in self.snapshot(objects=False).files}
         folders = {self.root / name for name in (*SIDE_TABLES, "commits", "checkpoint", "pending")}
         for intent in intents:
             batch = intent.stem

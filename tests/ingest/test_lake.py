@@ -80,3 +80,11 @@ def test_latest_event_of_an_empty_lake_is_none(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     ch.ingest(tmp_path / "empty", tmp_path / "lake")
     assert latest_event(tmp_path / "lake") is None
+
+
+def test_a_snapshot_without_objects_has_the_same_files(sample_lake: Path) -> None:
+    from cloudtrail_hunt.ingest.manifest import Ledger
+
+    full, files_only = Ledger(sample_lake).snapshot(), Ledger(sample_lake).snapshot(objects=False)
+    assert full.objects and not files_only.objects
+    assert files_only.files == full.files
