@@ -36,7 +36,6 @@ from cloudtrail_hunt.detect.site import Site
 from cloudtrail_hunt.errors import DetectionError
 
 _TIME, _ID, _SOURCE, _INDEX = "__time", "__event_id", "__source", "__index"
-_CUT = "__candidate"
 _PRINCIPAL, _ACCOUNT = "principal", "account"
 
 
@@ -108,7 +107,13 @@ def run(
         for computed in detection.signals:
             if isinstance(computed, Computed):
                 context = HuntContext(
-                    scan.events(computed), start, end, site, side_inputs, baseline, scan.trail_end
+                    scan.events(detection, computed),
+                    start,
+                    end,
+                    site,
+                    side_inputs,
+                    baseline,
+                    scan.trail_end,
                 )
                 findings += _computed(detection, computed, context)
     out = pl.DataFrame(findings, schema=FINDING_SCHEMA)
@@ -143,7 +148,7 @@ def _computed(detection: Detection, signal: Computed, context: HuntContext) -> l
     return out
 
 
-def _column(detection: Detection, signal: Signal) -> str:
+def _column(detection: Detection, signal: Signal | Computed) -> str:
     return f"{detection.id}/{signal.name}"
 
 
@@ -164,16 +169,16 @@ class _Scan:
 
     frame: pl.LazyFrame  # the whole input, for computed signals without a gate
     matches: pl.DataFrame  # each event signal's flag, who, and what thresholds group on
-    cut: pl.DataFrame  # the gated computed signals' rows, each flagged by `_gate_flag`
+    cut: pl.DataFrame  # the rows some gate passed, one flag column per gate
     trail_end: datetime | None
 
-    def events(self, signal: Computed) -> pl.LazyFrame:
+    def events(self, detection: Detection, signal: Computed) -> pl.LazyFrame:
         """What `signal` may read: its gated rows and declared columns, else the whole input."""
         if signal.gate is None:
             return self.frame
         columns = [*_ADDRESS, *signal.columns, *signal.gate.meta.root_names()]
         present = [c for c in dict.fromkeys(columns) if c in self.cut.columns]
-        return self.cut.lazy().filter(pl.col(_gate_flag(signal))).select(present)
+        return self.cut.lazy().filter(pl.col(_gate_flag(detection, signal))).select(present)
 
 
 #: Where an event is; every computed signal may read these for its evidence.
@@ -181,8 +186,8 @@ _ADDRESS = (schema.EVENT_TIME, "eventID", schema.SOURCE, schema.SOURCE_INDEX)
 _SIGNAL_ROWS = "__signal_rows"
 
 
-def _gate_flag(signal: Computed) -> str:
-    return f"__gate:{signal.name}"
+def _gate_flag(detection: Detection, signal: Computed) -> str:
+    return f"__gate:{_column(detection, signal)}"
 
 
 def _scan(
@@ -220,9 +225,10 @@ def _scan(
         for signal in detection.signals:
             if isinstance(signal, Computed):
                 if signal.gate is not None:
-                    cut_flags[_gate_flag(signal)] = signal.gate.fill_null(False)
+                    flag = _gate_flag(detection, signal)
+                    cut_flags[flag] = signal.gate.fill_null(False)
                     for column in [*signal.columns, *signal.gate.meta.root_names()]:
-                        readers.setdefault(column, []).append(_gate_flag(signal))
+                        readers.setdefault(column, []).append(flag)
                 continue
             name = _column(detection, signal)
             flags.append(name)
