@@ -36,6 +36,7 @@ from cloudtrail_hunt.detect.site import Site
 from cloudtrail_hunt.errors import DetectionError
 
 _TIME, _ID, _SOURCE, _INDEX = "__time", "__event_id", "__source", "__index"
+_BURST = "__burst"
 _PRINCIPAL, _ACCOUNT = "principal", "account"
 
 
@@ -431,8 +432,12 @@ def _hits(rows: pl.DataFrame, threshold: Threshold, keys: list[str]) -> list[dic
     # Matches are few: a sliding window per group over time-sorted rows is linear. The window
     # is closed at both ends: events exactly `window` apart are in one window.
     for group in _groups(records, keys).values():
-        first = 0
+        first = burst = 0
         for last, row in enumerate(group):
+            # A burst: matches each within one window of the one before. It does not depend on
+            # the count, so raising a count can only silence a burst, never split one.
+            if last and row[_TIME] - group[last - 1][_TIME] > window:
+                burst += 1
             while group[first][_TIME] < row[_TIME] - window:
                 first += 1
             inside = group[first : last + 1]
@@ -441,7 +446,7 @@ def _hits(rows: pl.DataFrame, threshold: Threshold, keys: list[str]) -> list[dic
             else:
                 size = len({r[threshold.distinct] for r in inside if r[threshold.distinct]})
             if size >= threshold.count:
-                hits.append({**row, "evidence": [_evidence(r) for r in inside]})
+                hits.append({**row, _BURST: burst, "evidence": [_evidence(r) for r in inside]})
     hits.sort(key=lambda h: h[_TIME])
     return hits
 
@@ -487,13 +492,17 @@ def _suppressed(
             ):
                 _join(current, hit)
                 continue
-            if current is not None and threshold.window is not None and period is None:
-                # Overlapping windows of one burst are one finding, not one per event.
-                last = max(e[_TIME] for e in current["evidence"])
-                if min(e[_TIME] for e in hit["evidence"]) <= last:
-                    _join(current, hit)
-                    continue
+            if (
+                current is not None
+                and threshold.window is not None
+                and period is None
+                and hit.get(_BURST) == current[_BURST]
+            ):
+                # The firing windows of one burst are one finding, not one per event.
+                _join(current, hit)
+                continue
             current = _open(hit)
+            current[_BURST] = hit.get(_BURST)
             out.append(current)
     return out
 

@@ -74,7 +74,8 @@ class Threshold:
 
     A group (``group_by`` values, by default account and principal) fires when it has at
     least ``count`` matches (or ``count`` distinct values of ``distinct``) within ``window``,
-    the window closed at both ends; without a window every match counts alone. ``suppress``
+    the window closed at both ends; without a window every match counts alone. A burst (matches
+    each within one window of the one before) that fires is one finding. ``suppress``
     keeps one finding per group per period (later matches join it); ``batch`` gathers a group's
     matches into fixed buckets (hourly informational batches); ``digest`` gathers them per
     period and raises the tier to ``escalate_to`` when the previous period was non-empty too.

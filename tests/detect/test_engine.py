@@ -551,11 +551,6 @@ def test_engine_lowering_a_count_never_drops_an_alerted_event(
     assert all(ids <= lower for ids in higher)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="overlapping-window merging is not monotone: at the lower count an extra hit bridges "
-    "two bursts into one finding, so raising the count turns one finding into two",
-)
 @settings(max_examples=60)
 @given(minutes=_minutes, count=st.integers(1, 5))
 @example(minutes=[0, 1, 2, 12, 21, 22], count=2)
