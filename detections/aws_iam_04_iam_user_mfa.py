@@ -42,10 +42,10 @@ def mfa_removed_with_login_profile(ctx: HuntContext) -> list[dict[str, Any]]:
     """MFA removed from a user who still has a console password, one ticket per user a day.
 
     Guide: "CloudTrail DeactivateMFADevice or DeleteVirtualMFADevice on an IAM user that
-    still holds an active LoginProfile". Whether the user has a LoginProfile is the latest of:
-    `password_enabled` in the last credential report before the event, and CreateLoginProfile /
-    DeleteLoginProfile calls for the user since. Unknown (no report, no call) counts as holding
-    one, which errs towards alerting.
+    still holds an active LoginProfile". Whether the user has a LoginProfile is said by the
+    later of: `password_enabled` in the last credential report before the event, and the last
+    CreateLoginProfile / DeleteLoginProfile call for the user before it. Unknown (no report, no
+    call) counts as holding one, which errs towards alerting.
     """
     account = pl.coalesce("recipientAccountId", "userIdentity.accountId").alias("account")
     columns = [
