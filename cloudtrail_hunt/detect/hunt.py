@@ -105,5 +105,5 @@ def hunt(
         tuning=tuning,
         side_inputs=Path(side_inputs) if side_inputs else default_side_inputs(source),
         baseline=BASELINE,
-        trail_end=trail_end if lake is not None else None,
+        trail_end=trail_end,
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 import polars as pl
 
+from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect.site import Site
 from cloudtrail_hunt.errors import DetectionError
 
@@ -177,8 +178,8 @@ class HuntContext:
         """The latest event time of the trail: `trail_end`, else read from `events`."""
         if self.trail_end is not None:
             return self.trail_end
-        latest: datetime | None = self.events.select(pl.col("eventTime").max()).collect().item()
-        return latest
+        latest = self.events.select(pl.col(schema.EVENT_TIME).max()).collect()
+        return latest.item()  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,40 +224,12 @@ def build_templates(org: Org, acct: str, region: str, ids: Ids) -> tuple[list[Te
                 continue  # IAM is global: CloudTrail logs it in us-east-1 only
             share = weight * w / total
             writes = apis is WRITES
-            entries.append(
-                (
-                    _template(
-                        org,
-                        acct,
-                        region,
-                        ids,
-                        principal,
-                        source,
-                        name,
-                        params,
-                        version,
-                        not writes,
-                        None,
-                    ),
-                    share * 0.97,
-                )
-            )
+            call = (org, acct, region, ids, principal, source, name, params, version)
+            entries.append((_template(*call, not writes, None), share * 0.97))
             if not writes:
                 entries.append(
                     (
-                        _template(
-                            org,
-                            acct,
-                            region,
-                            ids,
-                            principal,
-                            source,
-                            name,
-                            params,
-                            version,
-                            True,
-                            _error(principal, acct, region, source, name),
-                        ),
+                        _template(*call, True, _error(principal, acct, region, source, name)),
                         share * 0.03,
                     )
                 )

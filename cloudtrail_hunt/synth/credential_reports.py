@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from cloudtrail_hunt.synth.identities import IamUser, Org
 from cloudtrail_hunt.synth.records import iso_offset
-from cloudtrail_hunt.synth.scenarios.base import CONTROLS, GUIDE
+from cloudtrail_hunt.synth.scenarios.base import guide_label
 from cloudtrail_hunt.synth.trail import DAY, Label, ReportRun, Trail
 
 __all__ = ["HEADER", "Report", "derive_labels", "reports"]
@@ -194,21 +194,10 @@ def _label(
     note: str,
     group: list[Report],
 ) -> Label:
-    quote = GUIDE[signal]
-    return Label(
-        scenario,
-        CONTROLS[control],
-        signal,
-        tier,
-        "fire" if tier else "silent",
-        account,
-        principal,
-        f'{note} Guide: "{quote}"',
-        [],
-        [r.path for r in group],
-        group[0].run.t,
-        group[-1].run.t,
-    )
+    return guide_label(
+        scenario, control, signal, tier, account, principal, note,
+        evidence=[r.path for r in group], first=group[0].run.t, last=group[-1].run.t,
+    )  # fmt: skip
 
 
 def derive_labels(org: Org, reps: list[Report]) -> list[Label]:

@@ -18,7 +18,7 @@ from cloudtrail_hunt.synth.identities import (
     Org,
 )
 from cloudtrail_hunt.synth.records import Ids, iso, iso_offset
-from cloudtrail_hunt.synth.scenarios.base import CONTROLS, GUIDE
+from cloudtrail_hunt.synth.scenarios.base import guide_label
 from cloudtrail_hunt.synth.scenarios.roles import IAC_ROLES
 from cloudtrail_hunt.synth.schedule import Schedule
 from cloudtrail_hunt.synth.trail import DAY, Label
@@ -230,46 +230,28 @@ def _write_config(out: Path, org: Org, sched: Schedule, ids: Ids) -> list[Label]
             _dump(out / path, {"EvaluationResults": results})
     _dump(out / "side_inputs/config/compliance-change-events.json", changes)
     labels = []
-    quote = GUIDE["config-access-keys-rotated-non-compliant"]
+    signal = "config-access-keys-rotated-non-compliant"
     names = {a.id: a.name.removeprefix("acme-") for a in org.accounts}
     for (acct, arn), hits in sorted(non_compliant.items()):
         short = arn.rsplit("/", 1)[1]
         labels.append(
-            Label(
-                f"config-access-keys-rotated-{names[acct]}-{short}",
-                CONTROLS[5],
-                "config-access-keys-rotated-non-compliant",
-                "ticket",
-                "fire",
-                acct,
-                arn,
-                f'ACCESS_KEYS_ROTATED evaluates the user NON_COMPLIANT. Guide: "{quote}"',
-                [],
-                [p for p, _ in hits],
-                hits[0][1],
-                hits[-1][1],
+            guide_label(
+                f"config-access-keys-rotated-{names[acct]}-{short}", 5, signal, "ticket", acct, arn,
+                "ACCESS_KEYS_ROTATED evaluates the user NON_COMPLIANT.",
+                evidence=[p for p, _ in hits], first=hits[0][1], last=hits[-1][1],
             )
-        )
+        )  # fmt: skip
     acct = org.accounts[1].id
     arn = f"arn:aws:iam::{acct}:user/svc-metrics-exporter"
     if (acct, arn) in compliant:
         hits = compliant[(acct, arn)]
         labels.append(
-            Label(
-                "config-access-keys-rotated-compliant",
-                CONTROLS[5],
-                "config-access-keys-rotated-non-compliant",
-                None,
-                "silent",
-                acct,
-                arn,
-                f'Near miss: a recently rotated key evaluates COMPLIANT. Guide: "{quote}"',
-                [],
-                [p for p, _ in hits],
-                hits[0][1],
-                hits[-1][1],
+            guide_label(
+                "config-access-keys-rotated-compliant", 5, signal, None, acct, arn,
+                "Near miss: a recently rotated key evaluates COMPLIANT.",
+                evidence=[p for p, _ in hits], first=hits[0][1], last=hits[-1][1],
             )
-        )
+        )  # fmt: skip
     return labels
 
 

@@ -203,25 +203,46 @@ class Ctx:
         first: int | None = None,
         last: int | None = None,
     ) -> Label:
-        """Add a label: fires at `tier`, or stays silent when `tier` is None.
-
-        The description is `note` followed by the quoted guide line of `signal`.
-        """
-        quote = GUIDE.get(signal)
-        description = f'{note} Guide: "{quote}"' if quote else note
-        lab = Label(
-            scenario,
-            CONTROLS[control],
-            signal,
-            tier,
-            "fire" if tier else "silent",
-            account,
-            principal,
-            description,
-            list(records),
-            list(evidence or []),
-            first,
-            last,
-        )
+        """Add a label: fires at `tier`, or stays silent when `tier` is None."""
+        lab = guide_label(
+            scenario, control, signal, tier, account, principal, note,
+            records=records, evidence=evidence or [], first=first, last=last,
+        )  # fmt: skip
         self.labels.append(lab)
         return lab
+
+
+def guide_label(
+    scenario: str,
+    control: int,
+    signal: str,
+    tier: str | None,
+    account: str,
+    principal: str,
+    note: str,
+    *,
+    records: list[dict[str, Any]] | None = None,
+    evidence: list[str] | None = None,
+    first: int | None = None,
+    last: int | None = None,
+) -> Label:
+    """A label that fires at `tier`, or stays silent when `tier` is None.
+
+    The description is `note` followed by the quoted guide line of `signal`.
+    """
+    quote = GUIDE.get(signal)
+    description = f'{note} Guide: "{quote}"' if quote else note
+    return Label(
+        scenario,
+        CONTROLS[control],
+        signal,
+        tier,
+        "fire" if tier else "silent",
+        account,
+        principal,
+        description,
+        list(records or []),
+        list(evidence or []),
+        first,
+        last,
+    )
