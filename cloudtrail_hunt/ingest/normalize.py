@@ -31,13 +31,17 @@ _Str = str | None
 #: A JSON part that is absent or null; `msgspec.Raw | None` cannot express "any JSON value".
 _NULL = msgspec.Raw(b"null")
 
+# The record structs hold only strings, Raw slices and each other, so they cannot form cycles:
+# `gc=False` keeps the garbage collector from walking the millions of them a batch creates,
+# which cost more than the decoding itself (normalize 17 -> 11 µs a record).
 
-class _Attributes(msgspec.Struct):
+
+class _Attributes(msgspec.Struct, gc=False):
     creationDate: _Str = None
     mfaAuthenticated: _Str = None
 
 
-class _Issuer(msgspec.Struct):
+class _Issuer(msgspec.Struct, gc=False):
     type: _Str = None
     principalId: _Str = None
     arn: _Str = None
@@ -45,13 +49,13 @@ class _Issuer(msgspec.Struct):
     userName: _Str = None
 
 
-class _SessionContext(msgspec.Struct):
+class _SessionContext(msgspec.Struct, gc=False):
     sourceIdentity: _Str = None
     attributes: _Attributes | None = None
     sessionIssuer: _Issuer | None = None
 
 
-class _UserIdentity(msgspec.Struct):
+class _UserIdentity(msgspec.Struct, gc=False):
     type: _Str = None
     principalId: _Str = None
     arn: _Str = None
@@ -64,7 +68,7 @@ class _UserIdentity(msgspec.Struct):
     sessionContext: _SessionContext | None = None
 
 
-class _Record(msgspec.Struct):
+class _Record(msgspec.Struct, gc=False):
     eventTime: _Str = None
     # Envelope keys, seen here at no extra cost; such a unit is unwrapped, then decoded again.
     detail: msgspec.Raw = _NULL
@@ -120,7 +124,7 @@ def _promoted_decoders() -> dict[str, tuple[tuple[str, ...], msgspec.json.Decode
     return {
         part: (
             tuple(names),
-            msgspec.json.Decoder(msgspec.defstruct(part, [(n, _Str, None) for n in names])),
+            msgspec.json.Decoder(msgspec.defstruct(part, [(n, _Str, None) for n in names], gc=False)),
         )
         for part, names in fields.items()
     }
