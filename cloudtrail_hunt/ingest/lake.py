@@ -58,15 +58,15 @@ def write_atomic(path: Path, write: Callable[[str], object]) -> None:
         raise
 
 
-def write_partition(lake: Path, rel: str, frame: pl.DataFrame, *, ordered: bool = False) -> None:
-    """Write one partition file: rows sorted by eventTime, zstd, statistics for pruning.
-
-    `ordered` says the rows are sorted by (eventTime, source, source_index) already.
-    """
+def write_partition(lake: Path, rel: str, frame: pl.DataFrame) -> None:
+    """Write one partition file: rows sorted by eventTime, zstd, statistics for pruning."""
     # Indexing by names skips the expression machinery of `select` (~0.2 ms a file).
     data = frame[_COLUMNS]
-    if not ordered:
-        data = data.sort(S.EVENT_TIME, S.SOURCE, S.SOURCE_INDEX)
+    order = data.select(pl.arg_sort_by(S.EVENT_TIME, S.SOURCE, S.SOURCE_INDEX)).to_series()
+    # Rows mostly arrive sorted (a permutation is sorted only if it is the identity), and
+    # gathering every column anyway cost ~4 µs a row.
+    if not order.is_sorted():
+        data = data[order]
     write_atomic(
         lake / rel,
         lambda tmp: data.write_parquet(

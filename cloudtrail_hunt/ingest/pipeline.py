@@ -280,5 +280,5 @@ def _drop_rows(lake: Path, f: LakeFile, seen: pl.Series, result: BatchResult) ->
     if kept.is_empty():
         (lake / f.path).unlink()
         return None
-    write_partition(lake, f.path, kept, ordered=True)  # a filter keeps the sorted order
+    write_partition(lake, f.path, kept)
     return LakeFile(f.table, f.path, f.account, f.region, f.day, kept.height)

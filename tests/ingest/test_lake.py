@@ -88,3 +88,30 @@ def test_a_snapshot_without_objects_has_the_same_files(sample_lake: Path) -> Non
     full, files_only = Ledger(sample_lake).snapshot(), Ledger(sample_lake).snapshot(objects=False)
     assert full.objects and not files_only.objects
     assert files_only.files == full.files
+
+
+def test_partition_files_are_sorted_by_time_then_source_whatever_the_input_order(
+    tmp_path: Path,
+) -> None:
+    import gzip
+    import json
+
+    from tests.conftest import make_event
+
+    day = tmp_path / "src/AWSLogs/012345678901/CloudTrail/us-east-1/2026/10/01"
+    day.mkdir(parents=True)
+    times = ["10:05", "10:01", "10:03", "10:01"]  # out of order, with a tie inside the object
+    for name, shift in (("a", 0), ("b", 1)):
+        records = [
+            make_event(eventTime=f"2026-10-01T{t}:0{shift}Z", eventID=f"{name}{i}")
+            for i, t in enumerate(times)
+        ]
+        records.append(make_event(eventTime="2026-10-01T10:01:00Z", eventID=f"{name}-tie"))
+        (day / f"012345678901_CloudTrail_us-east-1_{name}.json.gz").write_bytes(
+            gzip.compress(json.dumps({"Records": records}).encode())
+        )
+    ch.ingest(tmp_path / "src", tmp_path / "lake", workers=1)
+    (path,) = (tmp_path / "lake/events").rglob("*.parquet")
+    rows = pl.read_parquet(path).select("eventTime", "source", "source_index")
+    assert rows.height == 10
+    assert rows.equals(rows.sort("eventTime", "source", "source_index"))
