@@ -17,7 +17,7 @@ import xxhash
 from cloudtrail_hunt import schema as S
 from cloudtrail_hunt.errors import ObjectError
 from cloudtrail_hunt.ingest.decode import decode_object
-from cloudtrail_hunt.ingest.lake import partition_dir, write_partitions
+from cloudtrail_hunt.ingest.lake import partition_dir, write_partition
 from cloudtrail_hunt.ingest.manifest import LakeFile, Ledger
 from cloudtrail_hunt.ingest.normalize import ObjectRecords, normalize
 from cloudtrail_hunt.ingest.sources import open_source
@@ -120,15 +120,14 @@ def _write(spec: BatchSpec, frame: pl.DataFrame, result: BatchResult) -> None:
     ):
         result.duplicates.append((source, index, key, name))
     kept = frame.filter(first).with_columns(pl.lit(spec.batch).alias(S.BATCH))
-    keys = ["_table", *S.PARTITION_KEYS]
-    # The dedup keys of each file, from a narrow frame: cheaper than splitting every column.
-    parts = kept.select(*keys, S.DEDUP_KEY).partition_by(keys, as_dict=True)
+    parts = kept.partition_by("_table", "account", "region", "day", as_dict=True)
     planned = {
         key: f"{partition_dir(*key)}/part-{spec.batch}.parquet" for key in sorted(parts, key=str)
     }
     Ledger(spec.lake).begin(spec.batch, sorted(planned.values()))
-    write_partitions(spec.lake, kept, keys, planned)
     for key, path in planned.items():
+        part = parts[key]
+        write_partition(spec.lake, path, part)
         name, account, region, day = key
-        result.files.append(LakeFile(name, path, account, region, day, parts[key].height))
-        result.keys[path] = parts[key][S.DEDUP_KEY]
+        result.files.append(LakeFile(name, path, account, region, day, part.height))
+        result.keys[path] = part[S.DEDUP_KEY]

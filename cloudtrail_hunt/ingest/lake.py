@@ -17,7 +17,7 @@ import os
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -73,47 +73,6 @@ def write_partition(lake: Path, rel: str, frame: pl.DataFrame) -> None:
             tmp, compression="zstd", compression_level=_COMPRESSION_LEVEL, statistics=True
         ),
     )
-
-
-def write_partitions(
-    lake: Path, frame: pl.DataFrame, keys: list[str], paths: dict[tuple[Any, ...], str]
-) -> None:
-    """Write every partition of `frame` (grouped by `keys`) to its path in `paths`, in one pass.
-
-    One run of Polars' partitioned sink for the whole batch: a separate `write_parquet` per
-    partition costs ~1.2 ms of set-up each, and a batch writes dozens. Rows are sorted as
-    :func:`write_partition` sorts them; each file goes to a ``.tmp-`` sibling first and is
-    renamed into place (the ledger's recovery removes such leftovers).
-    """
-    order = frame.select(pl.arg_sort_by(*keys, S.EVENT_TIME, S.SOURCE, S.SOURCE_INDEX)).to_series()
-    if not order.is_sorted():  # the partitions' rows keep their order in the sink
-        frame = frame[order]
-    temporary: dict[str, str] = {}
-
-    def temporary_path(args: pl.io.partition.FileProviderArgs) -> str:
-        rel = paths[args.partition_keys.row(0)]
-        if args.index_in_partition:  # one file per partition, or a path would be reused
-            msg = f"the partitioned sink split {rel} in two"
-            raise LakeError(str(lake), msg)
-        folder, name = rel.rsplit("/", 1)
-        temporary[rel] = f"{folder}/.tmp-{name}"
-        return temporary[rel]
-
-    frame.lazy().select(*_COLUMNS, *keys).sink_parquet(
-        pl.PartitionBy(
-            lake,
-            key=keys,
-            include_key=False,
-            file_path_provider=temporary_path,
-            approximate_bytes_per_file=None,
-        ),
-        compression="zstd",
-        compression_level=_COMPRESSION_LEVEL,
-        statistics=True,
-        mkdir=True,
-    )
-    for rel, tmp in temporary.items():
-        (lake / tmp).replace(lake / rel)
 
 
 def scan(
