@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 #: Bump when the physical layout of the lake changes; the ledger records it per batch.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `event_time_text`
 
 #: Hive partition keys, outermost first. Values are strings (account ids keep leading zeros).
 PARTITION_KEYS: tuple[str, ...] = ("account", "region", "day")
@@ -101,6 +101,10 @@ BATCH = "ingest_batch"  # the ingest batch that wrote the row
 MESSAGE = "message"  # the record as compact JSON: the lossless copy, and Logs Insights' @message
 ENVELOPE = "envelope"  # wrapper around the record (EventBridge, LookupEvents) minus the record
 EVENT_TIME = "eventTime"
+#: The record's `eventTime` text where it is not :func:`event_time_text` of the parsed instant
+#: (an offset, a short fraction, a space for the `T`), else null: Logs Insights returns
+#: original strings unchanged, and CloudTrail's own spelling is rebuilt from the instant.
+EVENT_TIME_TEXT = "event_time_text"
 
 STRING_COLUMNS: tuple[str, ...] = (
     TOP_LEVEL_STRINGS + USER_IDENTITY_STRINGS + PROMOTED_STRINGS + JSON_FIELDS
@@ -121,7 +125,23 @@ def event_schema() -> pl.Schema:
     columns[BATCH] = pl.String()
     columns[ENVELOPE] = pl.String()
     columns[MESSAGE] = pl.String()
+    columns[EVENT_TIME_TEXT] = pl.String()
     return pl.Schema(columns)
+
+
+def event_time_text(instant: pl.Expr) -> pl.Expr:
+    """Spell a UTC instant as CloudTrail spells `eventTime`: whole seconds and a `Z`.
+
+    A fraction is kept at the precision it needs (milliseconds or microseconds).
+    """
+    micros = instant.dt.microsecond()
+    return (
+        pl.when(micros == 0)
+        .then(instant.dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        .when(micros % 1000 == 0)
+        .then(instant.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"))
+        .otherwise(instant.dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"))
+    )
 
 
 def lake_schema() -> pl.Schema:

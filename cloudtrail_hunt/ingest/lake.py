@@ -124,6 +124,7 @@ def scan(
         hive_partitioning=True,
         hive_schema=S.HIVE_SCHEMA,
         schema=S.event_schema(),
+        missing_columns="insert",  # files written before a column was added read it as null
     ).select(S.lake_schema().names())
     if lo is not None:
         frame = frame.filter(pl.col(S.EVENT_TIME) >= lo)
@@ -173,7 +174,7 @@ def latest_event(lake: str | Path, table: str = "events") -> datetime | None:
     last = max(f.day for f in files)
     paths = sorted(str(root / f.path) for f in files if f.day == last)
     latest: datetime | None = (
-        pl.scan_parquet(paths, schema=S.event_schema())
+        pl.scan_parquet(paths, schema=S.event_schema(), missing_columns="insert")
         .select(pl.col(S.EVENT_TIME).max())
         .collect()
         .item()

@@ -392,10 +392,8 @@ def _frame(
     key_regions: list[str | None],
 ) -> pl.DataFrame:
     columns: list[pl.Series] = [
-        _strings(
-            "_eventTime",
-            [r.logstashTimestamp if r.eventTime is None else r.eventTime for r in rows],
-        )
+        _strings("_eventTimeKey", list(map(attrgetter("eventTime"), rows))),
+        _strings("_logstashTimestamp", list(map(attrgetter("logstashTimestamp"), rows))),
     ]
     columns += [_strings(name, list(map(attrgetter(name), rows))) for name in S.TOP_LEVEL_STRINGS]
     columns += [_booleans(name, list(map(attrgetter(name), rows))) for name in S.TOP_LEVEL_BOOLS]
@@ -419,7 +417,9 @@ def _frame(
         _strings("_key_account", key_accounts),
         _strings("_key_region", key_regions),
     ]
-    frame = pl.DataFrame(columns)
+    frame = pl.DataFrame(columns).with_columns(
+        pl.coalesce("_eventTimeKey", "_logstashTimestamp").alias("_eventTime")
+    )
     return (
         frame.with_columns(
             *(promoted[name] for name in S.PROMOTED_STRINGS),
@@ -430,8 +430,13 @@ def _frame(
             pl.coalesce("awsRegion", "_key_region", pl.lit("unknown")).alias("region"),
             (pl.col("eventType") == INSIGHT_EVENT_TYPE).fill_null(False).alias("is_insight"),
         )
-        .with_columns(pl.col(S.EVENT_TIME).dt.date().alias("day"))
-        .drop("_key_account", "_key_region")
+        .with_columns(
+            pl.col(S.EVENT_TIME).dt.date().alias("day"),
+            pl.when(pl.col("_eventTimeKey") != S.event_time_text(pl.col(S.EVENT_TIME)))
+            .then(pl.col("_eventTimeKey"))
+            .alias(S.EVENT_TIME_TEXT),
+        )
+        .drop("_key_account", "_key_region", "_eventTimeKey", "_logstashTimestamp")
     )
 
 

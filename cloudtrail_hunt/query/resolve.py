@@ -17,7 +17,7 @@ import polars as pl
 from cloudtrail_hunt import schema
 from cloudtrail_hunt.errors import QueryFieldError
 from cloudtrail_hunt.query import ir
-from cloudtrail_hunt.query.values import EVENT_TIME_FORMAT, Kind, Value, json_path
+from cloudtrail_hunt.query.values import Kind, Value, json_path
 
 SYSTEM_FIELDS = ("@timestamp", "@message", "@logStream", "@log", "@ingestionTime")
 #: Top-level CloudTrail fields (record contents reference) that are not typed lake columns.
@@ -90,16 +90,9 @@ class Scope:
         if dtype == pl.Boolean:
             return Value(column.replace_strict({True: "true", False: "false"}), Kind.STR)
         if isinstance(dtype, pl.Datetime):
-            # CloudTrail writes whole seconds (`2024-05-01T10:15:30Z`); keep a fraction when
-            # the record had one, at the precision it needs.
-            micros = column.dt.microsecond()
-            text = (
-                pl.when(micros == 0)
-                .then(column.dt.strftime(EVENT_TIME_FORMAT))
-                .when(micros % 1000 == 0)
-                .then(column.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ"))
-                .otherwise(column.dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"))
-            )
+            text = schema.event_time_text(column)
+            if name == schema.EVENT_TIME and schema.EVENT_TIME_TEXT in self.columns:
+                text = pl.coalesce(schema.EVENT_TIME_TEXT, text)  # the record's own spelling
             return Value(text, Kind.STR)
         if dtype.is_numeric():
             return Value(column, Kind.NUM)

@@ -35,8 +35,6 @@ class Value:
 
 
 TEXT = frozenset({Kind.STR, Kind.JSON})
-#: How CloudTrail spells `eventTime`; `eventTime` is stored as a datetime and shown this way.
-EVENT_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$"
 

@@ -115,3 +115,22 @@ def test_partition_files_are_sorted_by_time_then_source_whatever_the_input_order
     rows = pl.read_parquet(path).select("eventTime", "source", "source_index")
     assert rows.height == 10
     assert rows.equals(rows.sort("eventTime", "source", "source_index"))
+
+
+def test_files_written_before_event_time_text_read_it_as_null_and_compact(
+    tmp_path: Path,
+) -> None:
+    """A lake of schema 1 (no `event_time_text` column) still scans and compacts."""
+    from cloudtrail_hunt.ingest.compact import compact
+
+    small_trail(tmp_path / "src", days=1)
+    ch.ingest(tmp_path / "src", tmp_path / "lake", workers=1, batch_bytes=1)  # a file per object
+    files = sorted((tmp_path / "lake/events").rglob("*.parquet"))
+    for path in files:
+        pl.read_parquet(path).drop("event_time_text").write_parquet(path)
+    before = ch.scan(tmp_path / "lake").collect()
+    assert before.height > 0 and before["event_time_text"].null_count() == before.height
+    compact(tmp_path / "lake")
+    after = ch.scan(tmp_path / "lake").collect()
+    assert len(list((tmp_path / "lake/events").rglob("*.parquet"))) < len(files)
+    assert after.sort("dedup_key").equals(before.sort("dedup_key"))

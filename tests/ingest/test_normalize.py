@@ -163,3 +163,27 @@ def test_partition_value_is_one_safe_path_component(value: str) -> None:
     assert "/" not in encoded and "\x00" not in encoded and encoded not in (".", "..")
     assert all(0x20 < ord(c) < 0x7F for c in encoded)
     assert len(encoded.encode()) < 200  # a file name, with `account=`, stays under 255 bytes
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("2026-10-01T10:00:00Z", None),
+        ("2026-10-01T10:00:00.250Z", None),
+        ("2026-10-01T10:00:00.5Z", "2026-10-01T10:00:00.5Z"),
+        ("2026-10-01T12:00:00+02:00", "2026-10-01T12:00:00+02:00"),
+        ("2026-10-01 10:00:00Z", "2026-10-01 10:00:00Z"),
+    ],
+)
+def test_normalize_keeps_an_event_time_spelling_cloudtrail_would_not_write(
+    text: str, kept: str | None
+) -> None:
+    row = _normalize(make_event(eventTime=text)).frame.row(0, named=True)
+    assert row["event_time_text"] == kept
+
+
+def test_normalize_keeps_no_event_time_text_for_a_logstash_timestamp() -> None:
+    event = make_event()
+    del event["eventTime"]
+    event["@timestamp"] = "2026-10-01T12:00:00+02:00"
+    assert _normalize(event).frame["event_time_text"].to_list() == [None]

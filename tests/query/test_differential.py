@@ -223,13 +223,6 @@ def test_known_dedup_same_json_column(
     check(generated[0], records)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="event-time-spelling: `eventTime` is rebuilt from the parsed instant, so an offset "
-    "(+00:00, +02:00) or a short fraction (.5Z) is re-rendered as Z / .500Z and "
-    "`filter eventTime = <original>` misses (§10.3: original strings are returned unchanged); "
-    "daf03cd kept 3- and 6-digit fractions only",
-)
 @settings(phases=[Phase.explicit])
 @given(records=events, generated=queries())
 @example(
