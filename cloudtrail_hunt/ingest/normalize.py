@@ -141,6 +141,9 @@ _PROMOTED = _promoted_decoders()
 #: (panther-analysis tests); those are read as UTC rather than rejected.
 _ZONED_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%#z", "%Y-%m-%d %H:%M:%S%.f%#z")
 _NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")
+#: How CloudTrail writes `eventTime` (whole seconds, `Z`): spelled that way, the text is what
+#: `schema.event_time_text` rebuilds from the instant, so it need not be kept.
+_CLOUDTRAIL_SPELLING = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 #: Longest encoded partition value kept as is; file names stop at 255 bytes, and a
 #: multi-byte character takes 9 to 12 once percent-encoded.
 _MAX_PARTITION_VALUE = 120
@@ -392,8 +395,10 @@ def _frame(
     key_regions: list[str | None],
 ) -> pl.DataFrame:
     columns: list[pl.Series] = [
-        _strings("_eventTimeKey", list(map(attrgetter("eventTime"), rows))),
-        _strings("_logstashTimestamp", list(map(attrgetter("logstashTimestamp"), rows))),
+        _strings(
+            "_eventTime",
+            [r.logstashTimestamp if r.eventTime is None else r.eventTime for r in rows],
+        )
     ]
     columns += [_strings(name, list(map(attrgetter(name), rows))) for name in S.TOP_LEVEL_STRINGS]
     columns += [_booleans(name, list(map(attrgetter(name), rows))) for name in S.TOP_LEVEL_BOOLS]
@@ -417,9 +422,7 @@ def _frame(
         _strings("_key_account", key_accounts),
         _strings("_key_region", key_regions),
     ]
-    frame = pl.DataFrame(columns).with_columns(
-        pl.coalesce("_eventTimeKey", "_logstashTimestamp").alias("_eventTime")
-    )
+    frame = pl.DataFrame(columns)
     return (
         frame.with_columns(
             *(promoted[name] for name in S.PROMOTED_STRINGS),
@@ -432,11 +435,23 @@ def _frame(
         )
         .with_columns(
             pl.col(S.EVENT_TIME).dt.date().alias("day"),
-            pl.when(pl.col("_eventTimeKey") != S.event_time_text(pl.col(S.EVENT_TIME)))
-            .then(pl.col("_eventTimeKey"))
-            .alias(S.EVENT_TIME_TEXT),
+            _event_time_text(rows, frame["_eventTime"], pl.col(S.EVENT_TIME)),
         )
-        .drop("_key_account", "_key_region", "_eventTimeKey", "_logstashTimestamp")
+        .drop("_key_account", "_key_region")
+    )
+
+
+def _event_time_text(rows: list[_Record], text: pl.Series, instant: pl.Expr) -> pl.Expr:
+    """The `eventTime` texts that are not CloudTrail's spelling of their instant, else null."""
+    usual = text.str.contains(_CLOUDTRAIL_SPELLING).fill_null(True)
+    if usual.all():  # nearly every chunk: no other spelling to keep
+        return pl.lit(None, pl.String).alias(S.EVENT_TIME_TEXT)
+    # A Logstash `@timestamp` standing in for a missing `eventTime` is not a spelling of it.
+    own = pl.Series([r.eventTime is not None for r in rows], dtype=pl.Boolean)
+    return (
+        pl.when(pl.lit(own) & pl.lit(~usual) & (pl.lit(text) != S.event_time_text(instant)))
+        .then(pl.lit(text))
+        .alias(S.EVENT_TIME_TEXT)
     )
 
 
