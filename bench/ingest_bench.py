@@ -1,5 +1,8 @@
 """Ingest benchmark: our ingest, the DuckDB anchor and the gzip+JSON floor on the same files.
 
+After each run of our ingest it also times our writer alone re-writing that run's lake (the
+partition files, from memory, two processes): a lower bound for writing this lake this way.
+
 Usage: ``uv run python bench/ingest_bench.py [--events 1000000] [--rounds 3]``
 
 Each contender runs as its own process, in interleaved rounds (the machines are shared and
@@ -115,6 +118,28 @@ for p in sorted(Path(sys.argv[1]).rglob("*_CloudTrail_*.json.gz")):
 print(n)
 """
 
+# Our lake's writes alone: every partition file of our ingest's lake, read into memory by two
+# processes and written again through `write_partition`. Prints the CPU seconds spent writing
+# and the files and rows: a lower bound for any ingest that writes this lake with this writer.
+WRITES_ONLY = r"""
+import os, sys, time, pathlib
+from concurrent.futures import ProcessPoolExecutor
+def write(paths):
+    os.environ["POLARS_MAX_THREADS"] = "1"
+    import polars as pl
+    from cloudtrail_hunt.ingest.lake import write_partition
+    frames = [pl.read_parquet(p) for p in paths]
+    start = time.process_time()
+    for i, frame in enumerate(frames):
+        write_partition(pathlib.Path(sys.argv[2]), f"{i % 64}/{os.getpid()}-{i}.parquet", frame)
+    return time.process_time() - start, sum(f.height for f in frames)
+if __name__ == "__main__":
+    files = sorted(str(p) for p in pathlib.Path(sys.argv[1]).rglob("part-*.parquet"))
+    with ProcessPoolExecutor(2) as pool:
+        done = list(pool.map(write, [files[0::2], files[1::2]]))
+    print(sum(c for c, _ in done), len(files), sum(n for _, n in done))
+"""
+
 
 def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, int, str]:
     """Run `cmd` in `cwd`; return wall and CPU seconds, peak RSS of its process tree, stdout.
@@ -204,6 +229,7 @@ def main() -> None:
         "floor (1 process)": lambda d: [sys.executable, "-c", FLOOR, str(trail)],
     }
     results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in contenders}
+    writes: list[float] = []
     for rnd in range(args.rounds):
         for name, cmd in contenders.items():
             work = OUT / "run"
@@ -221,6 +247,8 @@ def main() -> None:
                 continue
             if name.endswith("ingest"):
                 assert json.loads(out)["records"] == events, out
+            if name == "cloudtrail-hunt ingest":
+                writes.append(_writes_only(work))
             results[name].append((wall, cpu, peak))
             print(
                 f"round {rnd + 1} {name:24s} {wall:7.2f} s {cpu:7.2f} cpu s "
@@ -247,6 +275,25 @@ def main() -> None:
             f"{wall / anchor:11.2f} {mem / anchor_mem:10.2f} {wall / same:9.2f} "
             f"{mem / same_mem:8.2f} {wall / floor:10.2f}"
         )
+    write_cpu = statistics.median(writes)
+    print(
+        f"\nour lake's writes alone (write_partition, median of {len(writes)}): "
+        f"{write_cpu:.2f} cpu s, so at least {write_cpu / 2:.2f} s on 2 cores "
+        f"({write_cpu / 2 / anchor:.2f}x the anchor's whole run)"
+    )
+
+
+def _writes_only(work: Path) -> float:
+    """CPU seconds our writer spends re-writing the lake our ingest just left in `work`."""
+    result = subprocess.run(
+        [sys.executable, "-c", WRITES_ONLY, str(work / "lake" / "events"), str(work / "rewrite")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    cpu, files, rows = result.stdout.split()
+    print(f"        our lake's writes alone: {float(cpu):.2f} cpu s, {files} files, {rows} rows")
+    return float(cpu)
 
 
 if __name__ == "__main__":
