@@ -34,6 +34,7 @@ from cloudtrail_hunt.detect.model import (
 )
 from cloudtrail_hunt.detect.site import Site
 from cloudtrail_hunt.errors import DetectionError
+from cloudtrail_hunt.ingest.lake import latest_time
 
 _TIME, _ID, _SOURCE, _INDEX = "__time", "__event_id", "__source", "__index"
 _BURST = "__burst"
@@ -267,7 +268,7 @@ def _scan(
         .collect(engine="streaming")
     )
     if trail_end is None:
-        trail_end = frame.select(pl.col(schema.EVENT_TIME).max()).collect(engine="streaming").item()
+        trail_end = latest_time(frame)
     matches = (
         cut.filter(pl.col(_SIGNAL_ROWS))
         .select(**wanted)

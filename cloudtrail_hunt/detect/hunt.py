@@ -11,7 +11,7 @@ from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect import engine, registry
 from cloudtrail_hunt.detect.model import Computed, Detection
 from cloudtrail_hunt.detect.site import Site, site_from_org_json
-from cloudtrail_hunt.ingest.lake import latest_event, to_utc
+from cloudtrail_hunt.ingest.lake import latest_event, latest_time, to_utc
 from cloudtrail_hunt.source import Source, cache_lake, is_lake, is_log_events, open_source
 
 #: The window before the hunted range that baselines learn from (the guide's 30 days).
@@ -88,7 +88,7 @@ def hunt(
     trail_end = latest_event(lake) if lake is not None else None
     if lo is None or hi is None:
         if lake is None:
-            trail_end = frame.select(pl.col(schema.EVENT_TIME).max()).collect().item()
+            trail_end = latest_time(frame)
         day, next_day = _last_day(trail_end)
         lo, hi = lo or day, hi or next_day
     # Read as much history as the longest baseline of the chosen detections needs.

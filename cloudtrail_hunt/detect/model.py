@@ -18,9 +18,9 @@ from typing import Any
 
 import polars as pl
 
-from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect.site import Site
 from cloudtrail_hunt.errors import DetectionError
+from cloudtrail_hunt.ingest.lake import latest_time
 
 
 class Tier(enum.StrEnum):
@@ -176,10 +176,7 @@ class HuntContext:
 
     def latest_event(self) -> datetime | None:
         """The latest event time of the trail: `trail_end`, else read from `events`."""
-        if self.trail_end is not None:
-            return self.trail_end
-        latest = self.events.select(pl.col(schema.EVENT_TIME).max()).collect()
-        return latest.item()  # type: ignore[no-any-return]
+        return self.trail_end if self.trail_end is not None else latest_time(self.events)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import polars as pl
 import xxhash
 
-from cloudtrail_hunt import schema as S
-from cloudtrail_hunt.ingest.lake import write_partition
+from cloudtrail_hunt.ingest.lake import scan_files, write_partition
 from cloudtrail_hunt.ingest.manifest import LakeFile, Ledger
 
 
@@ -50,9 +48,7 @@ def compact(lake: str | Path, *, min_files: int = 2) -> CompactionSummary:
             batch = "c" + xxhash.xxh3_128_hexdigest("\n".join(paths).encode())[:19]
             target = f"{directory}/part-{batch}.parquet"
             ledger.begin(batch, [target])
-            frame = pl.scan_parquet(
-                [str(lake / p) for p in paths], schema=S.event_schema(), missing_columns="insert"
-            ).collect()
+            frame = scan_files([str(lake / p) for p in paths]).collect()
             write_partition(lake, target, frame)
             first = files[0]
             merged = LakeFile(

@@ -17,7 +17,7 @@ import os
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -119,18 +119,32 @@ def scan(
     ]
     if not files:
         return pl.LazyFrame(schema=S.lake_schema())
-    frame = pl.scan_parquet(
+    frame = scan_files(
         [str(root / f.path) for f in sorted(files, key=lambda f: f.path)],
         hive_partitioning=True,
         hive_schema=S.HIVE_SCHEMA,
-        schema=S.event_schema(),
-        missing_columns="insert",  # files written before a column was added read it as null
     ).select(S.lake_schema().names())
     if lo is not None:
         frame = frame.filter(pl.col(S.EVENT_TIME) >= lo)
     if hi is not None:
         frame = frame.filter(pl.col(S.EVENT_TIME) < hi)
     return frame
+
+
+def scan_files(paths: list[str], **options: Any) -> pl.LazyFrame:
+    """Open lake data files in the current schema; `options` go to `pl.scan_parquet`.
+
+    Files written before a column was added (schema versions) read it as null.
+    """
+    return pl.scan_parquet(paths, schema=S.event_schema(), missing_columns="insert", **options)
+
+
+def latest_time(frame: pl.LazyFrame) -> datetime | None:
+    """The latest `eventTime` of `frame` (None when it has no rows)."""
+    latest: datetime | None = (
+        frame.select(pl.col(S.EVENT_TIME).max()).collect(engine="streaming").item()
+    )
+    return latest
 
 
 def _wanted(
@@ -173,13 +187,7 @@ def latest_event(lake: str | Path, table: str = "events") -> datetime | None:
         return None
     last = max(f.day for f in files)
     paths = sorted(str(root / f.path) for f in files if f.day == last)
-    latest: datetime | None = (
-        pl.scan_parquet(paths, schema=S.event_schema(), missing_columns="insert")
-        .select(pl.col(S.EVENT_TIME).max())
-        .collect()
-        .item()
-    )
-    return latest
+    return latest_time(scan_files(paths))
 
 
 def read_keys(lake: Path, files: Iterable[LakeFile]) -> pl.Series:

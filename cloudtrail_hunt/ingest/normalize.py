@@ -449,7 +449,7 @@ def _event_time_text(rows: list[_Record], text: pl.Series, instant: pl.Expr) -> 
     # A Logstash `@timestamp` standing in for a missing `eventTime` is not a spelling of it.
     own = pl.Series([r.eventTime is not None for r in rows], dtype=pl.Boolean)
     return (
-        pl.when(pl.lit(own) & pl.lit(~usual) & (pl.lit(text) != S.event_time_text(instant)))
+        pl.when(pl.lit(own) & (pl.lit(text) != S.event_time_text(instant)))
         .then(pl.lit(text))
         .alias(S.EVENT_TIME_TEXT)
     )
