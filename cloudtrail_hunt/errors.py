@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from cloudtrail_hunt.console import escape_for_terminal
+from cloudtrail_hunt.escape import escape_for_terminal
 
 __all__ = [
     "LOG_VALUE_LIMIT",

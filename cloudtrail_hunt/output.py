@@ -19,11 +19,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cloudtrail_hunt.console import escape_for_terminal
+from cloudtrail_hunt.escape import csv_safe, escape_for_terminal
 
 FORMATS = ("table", "json", "jsonl", "csv", "parquet")
-#: A cell starting with one of these is read as a formula by Excel, LibreOffice and Sheets.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 _TIME_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
@@ -35,13 +33,6 @@ def display_value(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, bytes):
         return value.hex()
-    return value
-
-
-def csv_safe(value: Any) -> Any:
-    """Prefix a quote to text a spreadsheet would evaluate as a formula."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
     return value
 
 

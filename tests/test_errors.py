@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from cloudtrail_hunt.console import escape_for_terminal
+from cloudtrail_hunt.escape import escape_for_terminal
 from cloudtrail_hunt.errors import (
     LOG_VALUE_LIMIT,
     CloudTrailHuntError,
