@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+import warnings
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -11,28 +13,83 @@ from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect import engine, registry
 from cloudtrail_hunt.detect.model import Computed, Detection
 from cloudtrail_hunt.detect.site import Site, site_from_org_json
+from cloudtrail_hunt.errors import ConfigError
+from cloudtrail_hunt.ingest import side_tables
 from cloudtrail_hunt.ingest.lake import latest_event, latest_time, to_utc
 from cloudtrail_hunt.source import Source, cache_lake, is_lake, is_log_events, open_source
 
 #: The window before the hunted range that baselines learn from (the guide's 30 days).
 BASELINE = timedelta(days=30)
 
+# --- side inputs and organisation facts (issue 12) -------------------------------------------
+#: What each detection needs beyond the trail: `site.<field>` organisation facts, and side
+#: inputs by folder. Without them its signals err towards alerting or stay silent.
+FACTS_NEEDED: dict[str, tuple[str, ...]] = {
+    "aws-iam-02": ("site.automation_principals",),
+    "aws-iam-03": ("site.management_account", "credential-reports"),
+    "aws-iam-04": ("credential-reports",),
+    "aws-iam-05": ("credential-reports", "config"),
+    "aws-iam-06": ("site.accounts", "site.partner_accounts"),
+    "aws-iam-07": ("site.boundary_arns",),
+    "aws-iam-08": ("site.management_account", "site.allowed_regions"),
+    "aws-iam-09": ("site.accounts", "site.partner_accounts", "access-analyzer"),
+    "aws-iam-10": ("site.audit_roles", "credential-reports"),
+}
 
-def default_site(source: Source) -> Site:
-    """The organisation facts beside raw logs (`side_inputs/org.json`), else none."""
-    # A synthetic trail (and a site that mirrors its layout) carries its org facts beside it.
-    if isinstance(source, str | Path):
-        org = Path(source) / "side_inputs" / "org.json"
-        if org.is_file():
-            return site_from_org_json(org)
-    return Site()
+
+class MissingFactsWarning(UserWarning):
+    """The hunt lacks organisation facts or side inputs that some chosen detection needs."""
 
 
-def default_side_inputs(source: Source) -> Path | None:
-    """The `side_inputs/` folder beside raw logs, if there is one."""
-    if isinstance(source, str | Path) and (Path(source) / "side_inputs").is_dir():
-        return Path(source) / "side_inputs"
-    return None
+def missing_facts(chosen: list[Detection], site: Site, folder: Path | None) -> dict[str, list[str]]:
+    """Fact → ids of the chosen detections that need it and do not have it."""
+    out: dict[str, list[str]] = {}
+    for detection in chosen:
+        for fact in FACTS_NEEDED.get(detection.id[:10], ()):
+            if fact.startswith("site."):
+                present = bool(getattr(site, fact[5:]))
+            else:
+                present = folder is not None and any((folder / fact).glob("*"))
+            if not present:
+                out.setdefault(fact, []).append(detection.id)
+    return out
+
+
+def _warn_missing(missing: dict[str, list[str]]) -> None:
+    if not missing:
+        return
+    needs = "; ".join(f"{fact} (needed by {', '.join(ids)})" for fact, ids in missing.items())
+    warnings.warn(
+        f"the hunt lacks {needs}; those signals err towards alerting or stay silent. Give "
+        "organisation facts in --config [site] or side_inputs/org.json, side inputs beside the "
+        "logs or with --side-inputs",
+        MissingFactsWarning,
+        stacklevel=3,
+    )
+
+
+def _require_folder(folder: Path) -> Path:
+    if not folder.is_dir():
+        raise ConfigError(
+            key="side_inputs",
+            reason=f"{str(folder)!r} is not a folder",
+            hint="give the folder holding org.json, credential-reports/, access-analyzer/",
+        )
+    return folder
+
+
+def _side_documents(source: Source, side_inputs: str | Path | None) -> dict[str, bytes]:
+    """The side-input documents a hunt reads: the folder given, else the lake's side tables."""
+    if side_inputs is not None:
+        documents, bad = side_tables.usable_documents(_require_folder(Path(side_inputs)))
+        for rel, reason in bad:
+            warnings.warn(f"side input {rel} skipped: {reason}", stacklevel=3)
+        return documents
+    lake = _lake_of(source)
+    if lake is None or not lake.exists():
+        return {}
+    return side_tables.stored_documents(lake)
+# --- end side inputs -------------------------------------------------------------------------
 
 
 def _lake_of(source: Source) -> Path | None:
@@ -77,12 +134,24 @@ def hunt(
     pack
         The detections to choose from; the shipped rule pack by default.
     side_inputs
-        Folder of credential reports, Access Analyzer findings and Config evaluations; by
-        default `<source>/side_inputs` when it exists.
+        Folder of org.json, credential reports, Access Analyzer findings and Config
+        evaluations; by default the side tables of the lake (ingest stores `<logs>/side_inputs`
+        there), so a hunt over a lake and over its raw logs read the same documents.
+
+    Warns
+    -----
+    MissingFactsWarning
+        Once, naming the organisation facts and side inputs the chosen detections lack.
     """
     chosen = registry.select(pack if pack is not None else registry.load(), detections)
     lo, hi = to_utc(start), to_utc(end)
+    if lo is not None and hi is not None and lo >= hi:
+        raise ConfigError(key="start", reason=f"the range is empty: start {start} >= end {end}")
+    # Raw logs are ingested (events and side inputs) into their cache lake here.
+    if side_inputs is not None:
+        _require_folder(Path(side_inputs))
     frame = open_source(source)
+    documents = _side_documents(source, side_inputs)
     # A lake's ledger finds its latest event without scanning it.
     lake = _lake_of(source)
     trail_end = latest_event(lake) if lake is not None else None
@@ -96,14 +165,22 @@ def hunt(
         [BASELINE] + [s.lookback for d in chosen for s in d.signals if isinstance(s, Computed)]
     )
     frame = frame.filter(pl.col(schema.EVENT_TIME) >= lo - history)
-    return engine.run(
-        frame,
-        chosen,
-        start=lo,
-        end=hi,
-        site=site if site is not None else default_site(source),
-        tuning=tuning,
-        side_inputs=Path(side_inputs) if side_inputs else default_side_inputs(source),
-        baseline=BASELINE,
-        trail_end=trail_end,
-    )
+    # The detections parse side inputs from a folder: the documents are laid out in a scratch
+    # one, so every way to hunt goes through the same parsers.
+    with tempfile.TemporaryDirectory(prefix="cloudtrail-hunt-side-") as scratch:
+        folder = side_tables.materialise(documents, scratch) if documents else None
+        if site is None:
+            org = folder / "org.json" if folder is not None else None
+            site = site_from_org_json(org) if org is not None and org.is_file() else Site()
+        _warn_missing(missing_facts(chosen, site, folder))
+        return engine.run(
+            frame,
+            chosen,
+            start=lo,
+            end=hi,
+            site=site,
+            tuning=tuning,
+            side_inputs=folder,
+            baseline=BASELINE,
+            trail_end=trail_end,
+        )

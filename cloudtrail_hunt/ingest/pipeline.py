@@ -11,7 +11,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from cloudtrail_hunt.errors import CloudTrailHuntError, IngestError, ObjectError
 from cloudtrail_hunt.ingest.batch import BatchResult, BatchSpec, SourceSpec, batch_id, run_batch
 from cloudtrail_hunt.ingest.lake import read_keys, write_partition
 from cloudtrail_hunt.ingest.manifest import LakeFile, Ledger, ObjectEntry
+from cloudtrail_hunt.ingest.side_tables import SideSummary, ingest_side_inputs
 from cloudtrail_hunt.ingest.sources import open_source
 
 if TYPE_CHECKING:
@@ -49,6 +50,9 @@ class IngestSummary:
     duplicates: int = 0
     quarantined_objects: int = 0
     quarantined_records: int = 0
+    #: Side-input documents (org.json, credential reports, ...) stored, skipped, quarantined;
+    #: not in `as_dict` (its seven keys are a stable interface).
+    side: SideSummary | None = field(default=None, compare=False)
 
     @property
     def stored(self) -> int:
@@ -57,7 +61,9 @@ class IngestSummary:
 
     def as_dict(self) -> dict[str, int]:
         """The summary as the stable JSON object scripts read (exactly these seven keys)."""
-        return asdict(self)
+        out = asdict(self)
+        out.pop("side")
+        return out
 
 
 def plan_batches(objects: list[SourceObject], batch_bytes: int) -> list[tuple[SourceObject, ...]]:
@@ -96,6 +102,7 @@ def ingest(
     workers: int | None = None,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     on_progress: Callable[[int, int], None] | None = None,
+    side_inputs: str | Path | None = None,
 ) -> IngestSummary:
     """Ingest CloudTrail logs from a folder or S3 into the lake; rerunning adds only what is new.
 
@@ -115,22 +122,25 @@ def ingest(
         Worker processes; default: one per core, or in-process for a single batch.
     on_progress
         Called with (objects done, objects to do) after each batch.
+    side_inputs
+        Folder of org.json and side inputs to store in the lake's side tables; default
+        `<source>/side_inputs` when it exists (see ingest/side_tables.py).
 
     Returns
     -------
     IngestSummary
     """
     lake = Path(lake)
-    ledger = Ledger(lake)
     spec = SourceSpec(str(source), endpoint_url, anon)
+    # Opened before the lake is touched: a missing source creates nothing.
+    opened = open_source(spec.uri, endpoint_url=endpoint_url, anon=anon)
+    ledger = Ledger(lake)
     summary = IngestSummary()
     with ledger.lock():
         ledger.recover()
         snapshot = ledger.snapshot()
         listed = list(
-            open_source(spec.uri, endpoint_url=endpoint_url, anon=anon).list_objects(
-                start=start, end=end, accounts=accounts, regions=regions
-            )
+            opened.list_objects(start=start, end=end, accounts=accounts, regions=regions)
         )
         todo = [o for o in listed if (o.uri, o.etag) not in snapshot.objects]
         summary.objects_seen = len(listed)
@@ -157,7 +167,18 @@ def ingest(
         # Counted, not re-read: the snapshot's commits plus one per batch committed now.
         if snapshot.commits_since_checkpoint + committed >= CHECKPOINT_EVERY:
             ledger.checkpoint()
+        # --- side inputs: organisation facts and side inputs beside the logs (issue 12) ---
+        side_folder = Path(side_inputs) if side_inputs is not None else _beside(source)
+        if side_folder is not None:
+            summary.side = ingest_side_inputs(side_folder, lake)
+        # --- end side inputs ---
     return summary
+
+
+def _beside(source: str | Path) -> Path | None:
+    """The `side_inputs/` folder beside local raw logs, if there is one."""
+    folder = Path(source) / "side_inputs"
+    return folder if not str(source).startswith("s3://") and folder.is_dir() else None
 
 
 def _run(specs: list[BatchSpec], workers: int | None) -> Iterator[BatchResult]:
