@@ -35,7 +35,8 @@ __all__ = ["escape_for_terminal", "progress_bar", "summary_table"]
 @contextlib.contextmanager
 def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
     """Show a rich progress bar on stderr; yield the callback that advances it (done, total)."""
-    if not enabled:
+    console = Console(stderr=True)
+    if not enabled or not console.is_terminal:  # a log file or a pipe gets the summary only
         yield lambda done, total: None
         return
     columns = (
@@ -45,7 +46,7 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
+    with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(description, total=None)
 
         def advance(done: int, total: int) -> None:

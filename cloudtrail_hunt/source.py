@@ -33,11 +33,33 @@ def is_lake(path: str | Path) -> bool:
     return not str(path).startswith("s3://") and (Path(path) / "_ledger").is_dir()
 
 
+def _cache_key(source: str | Path) -> str:
+    return str(source) if str(source).startswith("s3://") else str(Path(source).resolve())
+
+
+def cache_root() -> Path:
+    """The folder of cache lakes (``$CLOUDTRAIL_HUNT_CACHE``, else ~/.cache/cloudtrail-hunt)."""
+    root = os.environ.get("CLOUDTRAIL_HUNT_CACHE") or Path.home() / ".cache" / "cloudtrail-hunt"
+    return Path(root) / "lakes"
+
+
 def cache_lake(source: str | Path) -> Path:
     """Where raw logs at `source` are ingested for querying (``$CLOUDTRAIL_HUNT_CACHE``)."""
-    key = str(source) if str(source).startswith("s3://") else str(Path(source).resolve())
-    root = os.environ.get("CLOUDTRAIL_HUNT_CACHE") or Path.home() / ".cache" / "cloudtrail-hunt"
-    return Path(root) / "lakes" / hashlib.sha256(key.encode()).hexdigest()[:20]
+    return cache_root() / hashlib.sha256(_cache_key(source).encode()).hexdigest()[:20]
+
+
+_CACHE_SOURCE = "_source"  # a cache lake's file naming the raw logs it holds
+
+
+def cache_lakes() -> list[tuple[Path, str | None]]:
+    """Every cache lake, with the raw logs it was ingested from (None when unrecorded)."""
+    root = cache_root()
+    lakes = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return [
+        (lake, (lake / _CACHE_SOURCE).read_text(encoding="utf-8").strip()
+         if (lake / _CACHE_SOURCE).is_file() else None)
+        for lake in lakes
+    ]  # fmt: skip
 
 
 def open_source(
@@ -85,6 +107,7 @@ def ingest_cached(
         regions=regions,
         on_progress=on_progress,
     )
+    (lake / _CACHE_SOURCE).write_text(_cache_key(source) + "\n", encoding="utf-8")
     return lake, summary
 
 

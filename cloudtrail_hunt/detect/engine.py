@@ -75,7 +75,7 @@ def run(
         (
             detection,
             signal,
-            [_tuned(t, tuning.get(detection.id, NO_TUNING), signal) for t in signal.thresholds],
+            [tuned(t, tuning.get(detection.id, NO_TUNING), signal) for t in signal.thresholds],
         )
         for detection in detections
         for signal in detection.signals
@@ -347,7 +347,8 @@ def _learned(rows: pl.DataFrame, column: str, baseline: timedelta) -> tuple[pl.D
     return kept, f"learned allow-list: {column} not seen matching in the prior {days} days"
 
 
-def _tuned(threshold: Threshold, tuning: Tuning, signal: Signal) -> Threshold:
+def tuned(threshold: Threshold, tuning: Tuning, signal: Signal) -> Threshold:
+    """`threshold` with the site's overrides for its signal and tier."""
     overrides = tuning.thresholds.get((signal.name, threshold.tier))
     if not overrides:
         return threshold
@@ -387,7 +388,7 @@ def _findings(
                 "first_seen": min(times),
                 "last_seen": max(times),
                 "count": len(group["evidence"]),
-                "threshold": _describe(threshold),
+                "threshold": describe(threshold),
                 "baseline": group.get("baseline"),
                 "evidence": [
                     {k: e[k] for k in ("event_id", "source", "index")} for e in group["evidence"]
@@ -398,7 +399,8 @@ def _findings(
     return out
 
 
-def _describe(threshold: Threshold) -> str:
+def describe(threshold: Threshold) -> str:
+    """A threshold in words, e.g. ``3 events within 1h, suppress 1d``."""
     what = f"{threshold.count} distinct {threshold.distinct}" if threshold.distinct else None
     what = what or (f"{threshold.count} events" if threshold.count > 1 else "any event")
     parts = [what]

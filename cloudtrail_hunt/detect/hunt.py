@@ -89,6 +89,8 @@ def _side_documents(source: Source, side_inputs: str | Path | None) -> dict[str,
     if lake is None or not lake.exists():
         return {}
     return side_tables.stored_documents(lake)
+
+
 # --- end side inputs -------------------------------------------------------------------------
 
 

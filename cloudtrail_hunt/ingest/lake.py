@@ -169,7 +169,9 @@ def to_utc(value: datetime | date | str | None) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        from cloudtrail_hunt.instants import parse_instant  # one message for every bad date
+
+        value = parse_instant(value)
     if not isinstance(value, datetime):
         return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -139,9 +139,7 @@ def ingest(
     with ledger.lock():
         ledger.recover()
         snapshot = ledger.snapshot()
-        listed = list(
-            opened.list_objects(start=start, end=end, accounts=accounts, regions=regions)
-        )
+        listed = list(opened.list_objects(start=start, end=end, accounts=accounts, regions=regions))
         todo = [o for o in listed if (o.uri, o.etag) not in snapshot.objects]
         summary.objects_seen = len(listed)
         summary.objects_skipped = len(listed) - len(todo)

@@ -1,4 +1,4 @@
-"""Organisation facts and side inputs as Delta tables inside the lake, so a hunt needs only the lake.
+"""Organisation facts and side inputs as Delta tables in the lake: a hunt needs only the lake.
 
 side_inputs/ ──► **side_tables** (validate, store) ──► <lake>/<table> ──► hunt (materialised).
 
@@ -159,9 +159,10 @@ def ingest_side_inputs(
     for table, rel, content in documents(folder):
         digest = hashlib.sha256(content).hexdigest()
         have = stored[table]
-        if have is not None and not have.filter(
-            (pl.col("path") == rel) & (pl.col("sha256") == digest)
-        ).is_empty():
+        if (
+            have is not None
+            and not have.filter((pl.col("path") == rel) & (pl.col("sha256") == digest)).is_empty()
+        ):
             summary.skipped += 1
             continue
         reason = validate(table, rel, content)
@@ -174,7 +175,9 @@ def ingest_side_inputs(
         summary.stored += 1
     for name, rows in new.items():
         _append(table_uri(lake, name), pl.DataFrame(rows, schema=DOCUMENT), storage_options)
-    _append(table_uri(lake, QUARANTINE), pl.DataFrame(bad, schema=_QUARANTINE_SCHEMA), storage_options)
+    _append(
+        table_uri(lake, QUARANTINE), pl.DataFrame(bad, schema=_QUARANTINE_SCHEMA), storage_options
+    )
     return summary
 
 
