@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import polars as pl
+
 from cloudtrail_hunt import expr as ct
 from cloudtrail_hunt.detect.model import ControlType, Detection, Severity, Signal, Threshold, Tier
 from detections._guide import RESPONSES
@@ -36,6 +38,7 @@ DETECTION = Detection(
             # Guide: "Any DeactivateMFADevice on a root principal during a 24h window — page on
             # first occurrence." One page per root principal per 24 h.
             match=ct.event("DeactivateMFADevice", "DeleteVirtualMFADevice") & ct.identity("Root"),
+            resource=pl.col("requestParameters").str.json_path_match("$.serialNumber"),
             thresholds=(Threshold(Tier.PAGE, suppress=timedelta(hours=24)),),
         ),
     ),

@@ -89,6 +89,7 @@ def inventory_drift(ctx: HuntContext) -> list[dict[str, Any]]:
                     "tier": Tier.DIGEST,
                     "account": account,
                     "principal": None,
+                    "resource": f"arn:aws:iam::{account}:user/*",  # the account's IAM users
                     "first_seen": run["generated_at"],
                     "last_seen": run["generated_at"],
                     "evidence": evidence,
@@ -141,7 +142,7 @@ DETECTION = Detection(
                 & ct.succeeded()
                 & (pl.col("recipientAccountId") != (site.management_account or "")).fill_null(True)
             ),
-            principal=pl.col("requestParameters").str.json_path_match("$.userName"),
+            resource=pl.col("requestParameters").str.json_path_match("$.userName"),
             # Guide: "informational digest at weekly cadence, escalate if the digest is
             # non-empty for two consecutive weeks".
             thresholds=(

@@ -28,9 +28,15 @@ ID = "aws-iam-04-iam-user-mfa"
 #: MFA removed from an IAM user: DeactivateMFADevice names the user; DeleteVirtualMFADevice
 #: names the device, whose serial ends with the user name for devices named after their user.
 _MFA_REMOVED = ct.event("DeactivateMFADevice", "DeleteVirtualMFADevice") & ct.succeeded()
-_TARGET_USER = pl.coalesce(
-    ct.request("userName"),
-    pl.col("requestParameters").str.json_path_match("$.serialNumber").str.extract(r":mfa/(.+)$"),
+_SERIAL = pl.col("requestParameters").str.json_path_match("$.serialNumber")
+_TARGET_USER = pl.coalesce(ct.request("userName"), _SERIAL.str.extract(r":mfa/(.+)$"))
+#: The root user's own MFA device: CloudTrail names root ``AWS ROOT USER`` in `userName`, and
+#: root's virtual device is ``root-account-mfa-device``; removing it is control 01's signal.
+_ROOT_NAME, _ROOT_DEVICE = "AWS ROOT USER", r":mfa/root-account-mfa-device$"
+_OWN_ROOT = (
+    (ct.request("userName") == _ROOT_NAME).fill_null(False)
+    | _SERIAL.str.contains(_ROOT_DEVICE).fill_null(False)
+    | (ct.identity("Root") & ct.request("userName").is_null() & _SERIAL.is_null())
 )
 _LOGIN_PROFILE = {"CreateLoginProfile": True, "DeleteLoginProfile": False}
 #: The events the signal reads: MFA removals and LoginProfile changes.
@@ -53,8 +59,8 @@ def mfa_removed_with_login_profile(ctx: HuntContext) -> list[dict[str, Any]]:
         "eventName",
         account,
         _TARGET_USER.alias("user"),
-        # Root removing its own device is control 01's signal.
-        (ct.identity("Root") & ct.request("userName").is_null()).alias("own_root"),
+        pl.col("userIdentity.arn").alias("actor"),
+        _OWN_ROOT.alias("own_root"),
         pl.col("eventID").alias("event_id"),
         pl.col(schema.SOURCE).alias("source"),
         pl.col(schema.SOURCE_INDEX).cast(pl.Int64).alias("index"),
@@ -87,7 +93,10 @@ def mfa_removed_with_login_profile(ctx: HuntContext) -> list[dict[str, Any]]:
         {
             "tier": Tier.TICKET,
             "account": episode[0]["account"],
-            "principal": f"arn:aws:iam::{episode[0]['account']}:user/{episode[0]['user']}",
+            # Who removed the device acted; the user whose device it was is the resource.
+            "principal": ", ".join(dict.fromkeys(r["actor"] for r in episode if r["actor"]))
+            or None,
+            "resource": f"arn:aws:iam::{episode[0]['account']}:user/{episode[0]['user']}",
             "first_seen": episode[0][schema.EVENT_TIME],
             "last_seen": episode[-1][schema.EVENT_TIME],
             "evidence": evidence(episode),
@@ -112,7 +121,7 @@ DETECTION = Detection(
             gate=_RELEVANT,
             columns=(
                 *("eventName", "errorCode", "responseElements.ConsoleLogin", "userIdentity.type"),
-                *("recipientAccountId", "userIdentity.accountId"),
+                *("recipientAccountId", "userIdentity.accountId", "userIdentity.arn"),
                 *("requestParameters", "requestParameters.userName"),
             ),
             guide=(

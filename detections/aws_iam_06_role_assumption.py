@@ -37,6 +37,8 @@ _IAM = pl.col("eventSource") == "iam.amazonaws.com"
 # The trust policy a call sets: UpdateAssumeRolePolicy's `policyDocument` (the guide's query
 # field), and CreateRole's `assumeRolePolicyDocument` (a new role trusting an outsider is the
 # same trust addition). Masked first, so only these few documents are parsed.
+#: The role a call changed (the finding's resource).
+_ROLE_NAME = pl.col("requestParameters").str.json_path_match("$.roleName")
 _TRUST_CALL = _IAM & ct.event("UpdateAssumeRolePolicy", "CreateRole") & ct.succeeded()
 _DOCUMENT = pl.coalesce(
     pl.when(ct.event("UpdateAssumeRolePolicy")).then(pl.col("requestParameters.policyDocument")),
@@ -126,6 +128,7 @@ def fan_out(ctx: HuntContext) -> list[dict[str, Any]]:
                 "tier": Tier.TICKET,
                 "account": head["account"],
                 "principal": head["role"],
+                "resource": head["role"],
                 "first_seen": head[schema.EVENT_TIME],
                 "last_seen": episode[-1][schema.EVENT_TIME],
                 "evidence": evidence(episode),
@@ -206,6 +209,7 @@ def pod_identity_drift(ctx: HuntContext) -> list[dict[str, Any]]:
             "tier": Tier.TICKET,
             "account": episode[0]["account"],
             "principal": episode[0]["role"],
+            "resource": episode[0]["role"],
             "first_seen": episode[0][schema.EVENT_TIME],
             "last_seen": episode[-1][schema.EVENT_TIME],
             "evidence": evidence(episode),
@@ -230,6 +234,7 @@ DETECTION = Detection(
             # desirable shape is FederatedUser or WebIdentity". AssumeRoleWithWebIdentity and
             # service (AWSService) assumptions are the desirable shapes.
             match=_STS & ct.event("AssumeRole") & ct.identity("IAMUser"),
+            resource=pl.col("requestParameters").str.json_path_match("$.roleArn"),
             thresholds=(Threshold(Tier.TICKET, suppress=timedelta(hours=24)),),
         ),
         Signal(
@@ -240,6 +245,7 @@ DETECTION = Detection(
             # inside an array all count (the guide's regex sees only the first).
             match=_TRUST_CALL & policy.wildcard_principal(_DOCUMENT),
             gate=_TRUST_CALL,
+            resource=_ROLE_NAME,
             thresholds=(Threshold(Tier.PAGE),),
         ),
         Signal(
@@ -249,6 +255,7 @@ DETECTION = Detection(
             # regex); an allow-listed partner is silent, with or without sts:ExternalId.
             match=_external_trust,
             gate=_TRUST_CALL,
+            resource=_ROLE_NAME,
             thresholds=(Threshold(Tier.PAGE),),
         ),
         Computed(

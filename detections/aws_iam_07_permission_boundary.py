@@ -11,6 +11,9 @@ from cloudtrail_hunt.detect.model import ControlType, Detection, Severity, Signa
 from cloudtrail_hunt.detect.site import Site
 from detections._guide import QUERIES, RESPONSES
 
+#: The role a call changed (the finding's resource).
+_ROLE_NAME = pl.col("requestParameters").str.json_path_match("$.roleName")
+
 ID = "aws-iam-07-permission-boundary"
 _BOUNDARY = pl.col("requestParameters.permissionsBoundary")
 
@@ -34,6 +37,7 @@ DETECTION = Detection(
             description="A permission boundary was removed from a role.",
             # Guide: "Any DeleteRolePermissionsBoundary event — page immediately".
             match=ct.event("DeleteRolePermissionsBoundary") & ct.succeeded(),
+            resource=_ROLE_NAME,
             thresholds=(Threshold(Tier.PAGE),),
         ),
         Signal(
@@ -44,12 +48,14 @@ DETECTION = Detection(
             match=ct.event("CreateRole")
             & ct.succeeded()
             & (_BOUNDARY.is_null() | (_BOUNDARY == "")).fill_null(True),
+            resource=_ROLE_NAME,
             thresholds=(Threshold(Tier.TICKET, count=3, window=timedelta(hours=1)),),
         ),
         Signal(
             name="non-canonical-permissions-boundary",
             description="A boundary that is not on the published list was attached to a role.",
             match=_non_canonical,
+            resource=_ROLE_NAME,
             thresholds=(Threshold(Tier.PAGE),),
         ),
     ),

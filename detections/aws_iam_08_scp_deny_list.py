@@ -79,6 +79,10 @@ DETECTION = Detection(
             name="scp-deny-destructive-tampering",
             description="The deny-destructive SCP was detached, changed, or SCPs disabled.",
             match=_tampering,
+            resource=pl.coalesce(
+                pl.col("requestParameters").str.json_path_match("$.policyId"),
+                pl.col("requestParameters").str.json_path_match("$.policyType"),
+            ),
             gate=_ORGANIZATIONS & ct.event(*_TAMPERING_CALLS),
             thresholds=(Threshold(Tier.PAGE),),
         ),

@@ -196,6 +196,8 @@ class Finding:
     public: bool
     accounts: tuple[str, ...]
     evidence: tuple[dict[str, Any], ...]
+    #: Who the resource's policy grants access to (``*``, account ids, ARNs).
+    principals: tuple[str, ...] = ()
 
 
 def _principal_values(principal: object) -> list[str]:
@@ -248,6 +250,11 @@ def findings(observations: pl.DataFrame) -> list[Finding]:
                     {"event_id": r["event_id"], "source": r["source"], "index": r["index"]}
                     for r in rows
                 ),
+                # An account's root ARN in a policy means the whole account: name the account.
+                principals=tuple(
+                    (principal_account(v) or v) if v.endswith(":root") else v for v in values
+                )
+                or (("*",) if public else ()),
             )
         )
     return merged
@@ -330,7 +337,9 @@ def _rows(
             {
                 "tier": tier,
                 "account": finding.account,
-                "principal": cause["userIdentity.arn"] if cause else None,
+                # Who is granted access; who changed the policy leads the evidence.
+                "principal": ", ".join(finding.principals) or None,
+                "resource": finding.resource,
                 "first_seen": first,
                 "last_seen": finding.created,
                 "evidence": evidence,
@@ -431,6 +440,7 @@ def archives_without_ticket(ctx: HuntContext) -> list[dict[str, Any]]:
                 "tier": Tier.TICKET,
                 "account": call["acct"],
                 "principal": call["userIdentity.arn"],
+                "resource": ", ".join(keys) or None,
                 "first_seen": when,
                 "last_seen": when,
                 "evidence": [_evidence(call)],

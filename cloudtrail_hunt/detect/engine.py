@@ -38,7 +38,7 @@ from cloudtrail_hunt.ingest.lake import latest_time
 
 _TIME, _ID, _SOURCE, _INDEX = "__time", "__event_id", "__source", "__index"
 _BURST = "__burst"
-_PRINCIPAL, _ACCOUNT = "principal", "account"
+_PRINCIPAL, _ACCOUNT, _RESOURCE = "principal", "account", "resource"
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +138,7 @@ def _computed(detection: Detection, signal: Computed, context: HuntContext) -> l
                 "severity": str(detection.severity),
                 "account": row.get("account"),
                 "principal": row.get("principal"),
+                "resource": row.get("resource"),
                 "first_seen": row["first_seen"],
                 "last_seen": row.get("last_seen", row["first_seen"]),
                 "count": len(row["evidence"]),
@@ -238,6 +239,8 @@ def _scan(
             wanted[name] = signal.expression(site).fill_null(False)
             derived[f"{name}#principal"] = signal.principal.cast(pl.String)
             derived[f"{name}#account"] = signal.account.cast(pl.String)
+            resource = signal.resource if signal.resource is not None else pl.lit(None)
+            derived[f"{name}#resource"] = resource.cast(pl.String)
             if signal.unless_after is not None:
                 flags.append(f"{name}#unless")
                 gates.append(signal.unless_after[0].fill_null(False))
@@ -284,7 +287,9 @@ def _signal_rows(
 ) -> pl.DataFrame:
     name = _column(detection, signal)
     rows = matches.filter(pl.col(name)).with_columns(
-        pl.col(f"{name}#principal").alias(_PRINCIPAL), pl.col(f"{name}#account").alias(_ACCOUNT)
+        pl.col(f"{name}#principal").alias(_PRINCIPAL),
+        pl.col(f"{name}#account").alias(_ACCOUNT),
+        pl.col(f"{name}#resource").alias(_RESOURCE),
     )
     for column, values in allow.items():
         if column not in rows.columns:
@@ -385,6 +390,7 @@ def _findings(
                 "severity": str(detection.severity),
                 "account": group[_ACCOUNT],
                 "principal": group[_PRINCIPAL],
+                "resource": ", ".join(group[_RESOURCE]) or None,
                 "first_seen": min(times),
                 "last_seen": max(times),
                 "count": len(group["evidence"]),
@@ -467,12 +473,15 @@ def _open(hit: dict[str, Any]) -> dict[str, Any]:
     return {
         _ACCOUNT: hit[_ACCOUNT],
         _PRINCIPAL: hit[_PRINCIPAL],
+        _RESOURCE: [hit[_RESOURCE]] if hit[_RESOURCE] is not None else [],
         "fired": hit[_TIME],
         "evidence": list(hit["evidence"]),
     }
 
 
 def _join(finding: dict[str, Any], hit: dict[str, Any]) -> None:
+    if hit[_RESOURCE] is not None and hit[_RESOURCE] not in finding[_RESOURCE]:
+        finding[_RESOURCE].append(hit[_RESOURCE])
     seen = {(e["source"], e["index"], e["event_id"]) for e in finding["evidence"]}
     for event in hit["evidence"]:
         if (event["source"], event["index"], event["event_id"]) not in seen:

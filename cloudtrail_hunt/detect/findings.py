@@ -1,8 +1,10 @@
 """The findings table: its schema, and its renderers (terminal table, JSON Lines, CSV, Parquet).
 
 The JSON Lines keys `detection`, `signal`, `tier`, `severity`, `account`, `principal`,
-`first_seen`, `last_seen`, `count` and `evidence` (objects with `event_id`, `source`, `index`)
-are a stable interface: scripts depend on them. Every value is log-derived text and goes through
+`resource`, `first_seen`, `last_seen`, `count` and `evidence` (objects with `event_id`, `source`,
+`index`) are a stable interface: scripts depend on them. `principal` is who acted (for an Access
+Analyzer finding, the external principal granted access; for a credential-report finding, the
+users whose rows match); `resource` is what was acted on or exposed. At least one is set. Every value is log-derived text and goes through
 the escaping writers of cloudtrail_hunt.output.
 """
 
@@ -25,6 +27,7 @@ _COLUMNS: dict[str, pl.DataType] = {
     "severity": pl.String(),
     "account": pl.String(),
     "principal": pl.String(),
+    "resource": pl.String(),
     "first_seen": pl.Datetime("us", "UTC"),
     "last_seen": pl.Datetime("us", "UTC"),
     "count": pl.Int64(),
@@ -35,7 +38,7 @@ _COLUMNS: dict[str, pl.DataType] = {
 }
 FINDING_SCHEMA = pl.Schema(_COLUMNS)
 STABLE_KEYS = (
-    "detection", "signal", "tier", "severity", "account", "principal",
+    "detection", "signal", "tier", "severity", "account", "principal", "resource",
     "first_seen", "last_seen", "count", "evidence",
 )  # fmt: skip
 FORMATS = ("table", "jsonl", "csv", "parquet")

@@ -132,6 +132,8 @@ class Signal:
         default_factory=lambda: pl.coalesce(pl.col("recipientAccountId"), pl.col("account"))
     )
     allow_fields: tuple[str, ...] = ("userIdentity.arn",)
+    #: What a match acted on (the role, user, policy...), the finding's `resource`.
+    resource: pl.Expr | None = None
     #: Drop a match that follows, within the period, an event of the same principal matching
     #: this expression (control 04: a sign-in right after enrolling MFA).
     unless_after: tuple[pl.Expr, timedelta] | None = None
@@ -185,7 +187,7 @@ class Computed:
 
     For what is not a per-event match: credential-report deltas, Access Analyzer findings,
     moving averages against a baseline, dormancy. ``evaluate`` returns finding rows with the
-    keys ``tier``, ``account``, ``principal``, ``first_seen``, ``last_seen``, ``evidence``
+    keys ``tier``, ``account``, ``principal``, ``resource`` (optional), ``first_seen``, ``last_seen``, ``evidence``
     (dicts with ``event_id``, ``source``, ``index``), ``threshold`` and optionally
     ``baseline``; the engine adds the detection's metadata and keeps the rows that fired in
     ``[start, end)`` (by ``first_seen``).

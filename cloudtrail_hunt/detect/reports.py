@@ -195,9 +195,10 @@ def password_no_mfa(ctx: HuntContext) -> list[Row]:
     rows = reports.filter(
         (pl.col("user") != ROOT) & pl.col("password_enabled") & ~pl.col("mfa_active")
     )
-    root = pl.format("arn:aws:iam::{}:root", pl.col("account").first())
+    # A digest of IAM users' rows names each of those users, never root (which has no row here).
+    users = pl.col("arn").sort().str.join(",")
     out = []
-    for r in _account_rows(rows, root).iter_rows(named=True):
+    for r in _account_rows(rows, users).iter_rows(named=True):
         tier = Tier.PAGE if r["n"] >= 6 else Tier.TICKET
         rule = "password_enabled=true and mfa_active=false: 1-5 rows ticket, 6+ page"
         out.append(_finding(tier, r, rule, f"{r['n']} rows in the report"))

@@ -210,7 +210,9 @@ def test_public_finding_pages_with_the_policy_change_as_lead_evidence(tmp_path: 
     finding = _finding()
     folder = _side_inputs(tmp_path, events=[_event(finding)], listed=[finding])
     found = _signal(_run(folder, [_put_bucket_policy()]), "analyzer-finding-public")
-    assert found.select("tier", "account", "principal").rows() == [("page", OWN, DEV)]
+    # The principal granted access; who changed the policy leads the evidence.
+    assert found.select("tier", "account", "principal").rows() == [("page", OWN, "*")]
+    assert found["resource"].to_list() == [finding["resource"]]
     assert _ids(found) == [["put-policy", "eb-1", "f-public"]]
     assert found["first_seen"].to_list() == [T0]
 
@@ -218,7 +220,7 @@ def test_public_finding_pages_with_the_policy_change_as_lead_evidence(tmp_path: 
 def test_public_finding_without_its_cloudtrail_cause_still_pages(tmp_path: Path) -> None:
     folder = _side_inputs(tmp_path, listed=[_finding()])
     found = _signal(_run(folder), "analyzer-finding-public")
-    assert found.select("tier", "principal").rows() == [("page", None)]
+    assert found.select("tier", "principal").rows() == [("page", "*")]
 
 
 def test_public_finding_ignores_a_policy_change_a_day_before(tmp_path: Path) -> None:

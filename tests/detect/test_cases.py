@@ -11,7 +11,7 @@ A case file names its `detection` and holds `cases`, each a mapping with:
 * ``allow``: allow-list entries, field → values, as a site's tuning adds them;
 * ``expect``: every finding of the detection, in the engine's order (first_seen, signal, tier,
   principal): ``signal`` (defaults to the case's), ``tier``, ``count`` and optionally
-  ``principal`` and ``evidence`` (event ids). An empty list means nothing fires.
+  ``principal``, ``resource`` and ``evidence`` (event ids). An empty list means nothing fires.
 
 The files are read with PyYAML's safe loader. Quote ``"No"``/``"Yes"`` and times, which YAML 1.1
 would otherwise turn into booleans and dates.
@@ -109,6 +109,8 @@ def _summary(row: dict[str, Any], keys: set[str]) -> dict[str, Any]:
     out = {"signal": row["signal"], "tier": row["tier"], "count": row["count"]}
     if "principal" in keys:
         out["principal"] = row["principal"]
+    if "resource" in keys:
+        out["resource"] = row["resource"]
     if "evidence" in keys:
         out["evidence"] = [e["event_id"] for e in row["evidence"]]
     return out

@@ -12,7 +12,7 @@ from tests.query.test_cli_query import _trail
 from tests.test_cli import run
 
 KEYS = [
-    "detection", "signal", "tier", "severity", "account", "principal",
+    "detection", "signal", "tier", "severity", "account", "principal", "resource",
     "first_seen", "last_seen", "count", "evidence",
 ]  # fmt: skip
 

@@ -102,7 +102,9 @@ def _mfa_removed(
 def test_mfa_removed_from_a_user_with_a_password_tickets(tmp_path: Path) -> None:
     hits = _signal(_mfa_removed(tmp_path, password=True), "iam-user-mfa-removed-with-login-profile")
     assert hits["tier"].to_list() == ["ticket"]
-    assert hits["principal"].to_list() == [f"arn:aws:iam::{ACCOUNT}:user/bob"]
+    assert hits["resource"].to_list() == [f"arn:aws:iam::{ACCOUNT}:user/bob"]
+    # Who acted, not whose device it was.
+    assert hits["principal"].to_list() == [make_event()["userIdentity"]["arn"]]
 
 
 def test_mfa_removed_from_a_user_without_a_password_is_silent(tmp_path: Path) -> None:

@@ -56,7 +56,9 @@ def no_mfa(n: int) -> list[dict[str, str]]:
 def test_password_no_mfa_bands(tmp_path: Path, rows: int, tier: Tier) -> None:
     rel = write_report(tmp_path, T0, [row("<root_account>"), *no_mfa(rows)])
     (found,) = run(reports.password_no_mfa, tmp_path)
-    assert (found["tier"], found["principal"]) == (tier, f"arn:aws:iam::{ACCOUNT}:root")
+    # Each IAM user whose row matches is named; never root (whose row is not counted).
+    users = ",".join(f"arn:aws:iam::{ACCOUNT}:user/u{i}" for i in range(rows))
+    assert (found["tier"], found["principal"]) == (tier, users)
     assert [(e["source"], e["index"]) for e in found["evidence"]] == [
         (rel, i) for i in range(1, rows + 1)
     ]

@@ -61,7 +61,19 @@ def _holds(finding: dict[str, Any], label: dict[str, Any], *, first: bool = Fals
     if wanted:
         return (_ids(finding)[0] in wanted) if first else bool(wanted & set(_ids(finding)))
     sources = [e["source"] for e in finding["evidence"]][: 1 if first else None]
-    return finding["principal"] == label["principal"] and bool(_files(label) & set(sources))
+    return _same_subject(finding, label) and bool(_files(label) & set(sources))
+
+
+def _same_subject(finding: dict[str, Any], label: dict[str, Any]) -> bool:
+    """The finding names the label's principal; a label that names an account's root for a
+    digest of its IAM users' rows is held by a finding naming users of that account only
+    (findings name each matching user, never root, for rows that are not root's)."""
+    if finding["principal"] == label["principal"]:
+        return True
+    root = f"arn:aws:iam::{label['account']}:root"
+    named = (finding["principal"] or "").split(",")
+    user = f"arn:aws:iam::{label['account']}:user/"
+    return label["principal"] == root and all(n.startswith(user) for n in named)
 
 
 #: Label signal names that are a tuning of another signal here, not a signal of their own.
