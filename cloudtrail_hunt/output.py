@@ -77,4 +77,4 @@ def _table(frame: pl.DataFrame, out: IO[str]) -> None:
         table.add_row(*(Text(c) for c in cells))
     console = Console(file=out, width=None if out.isatty() else 200)
     console.print(table)
-    console.print(Text(f"{frame.height:,} rows"))
+    console.print(Text(f"{frame.height:,} row{'' if frame.height == 1 else 's'}"))

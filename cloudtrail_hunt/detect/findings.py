@@ -1,16 +1,18 @@
 """The findings table: its schema, and its renderers (terminal table, JSON Lines, CSV, Parquet).
 
 The JSON Lines keys `detection`, `signal`, `tier`, `severity`, `account`, `principal`,
-`resource`, `first_seen`, `last_seen`, `count` and `evidence` (objects with `event_id`, `source`,
-`index`) are a stable interface: scripts depend on them. `principal` is who acted (for an Access
-Analyzer finding, the external principal granted access; for a credential-report finding, the
-users whose rows match); `resource` is what was acted on or exposed. At least one is set. Every value is log-derived text and goes through
-the escaping writers of cloudtrail_hunt.output.
+`resource`, `first_seen`, `last_seen`, `count` and `evidence` (objects with `event_id`,
+`source`, `index`) are a stable interface: scripts depend on them. `principal` is who acted
+(for an Access Analyzer finding, the external principal granted access; for a
+credential-report finding, the users whose rows match); `resource` is what was acted on or
+exposed. At least one is set. Every value is log-derived text and goes through the escaping
+writers of cloudtrail_hunt.output.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import IO, Any
@@ -94,19 +96,70 @@ def write(findings: pl.DataFrame, fmt: str, out: IO[bytes] | None = None) -> Non
         (out or _stdout()).write(data)
         return
     if fmt == "table":
-        shown = findings.select(
-            "tier", "detection", "signal", "account", "principal", "first_seen", "count"
+        # Pages first, then tickets, digests, informational; by time within a tier.
+        rank = pl.col("tier").replace_strict(TIER_ORDER, default=len(TIER_ORDER))
+        shown = findings.sort(rank, "first_seen", maintain_order=True).select(
+            "tier",
+            pl.col("detection").str.slice(0, 10),  # aws-iam-NN names it
+            "signal",
+            "account",
+            pl.col("principal").map_elements(short_arns, pl.String()),
+            pl.col("resource").map_elements(short_arns, pl.String()),
+            pl.col("first_seen").dt.strftime("%Y-%m-%d %H:%M"),
+            "count",
         )
         output.write(shown, "table", out)
         return
     if fmt == "csv":
         flat = findings.with_columns(
-            pl.col("evidence").list.eval(pl.element().struct.field("event_id")).list.join(" "),
+            pl.Series("evidence", map(evidence_text, findings["evidence"].to_list()), pl.String()),
             pl.col("response").list.join(" | "),
         )
         output.write(flat, "csv", out)
         return
     output.write(findings, fmt, out)
+
+
+#: The terminal table's order of tiers.
+TIER_ORDER = {"page": 0, "ticket": 1, "digest": 2, "informational": 3}
+_IAM_ARN = re.compile(r"arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):(.+)")
+_SHOWN_NAMES = 3
+
+
+def short_arn(text: str) -> str:
+    """An IAM or STS ARN as its account and first and last path parts, for a terminal cell.
+
+    ``arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0e41/jo@example.com`` →
+    ``111122223333:assumed-role/…/jo@example.com``; other text is unchanged.
+    """
+    match = _IAM_ARN.fullmatch(text.strip())
+    if match is None:
+        return text.strip()
+    account, rest = match.groups()
+    parts = rest.split("/")
+    return f"{account}:{rest}" if len(parts) <= 2 else f"{account}:{parts[0]}/…/{parts[-1]}"
+
+
+def short_arns(text: str | None) -> str | None:
+    """A list of names (comma-separated) shortened: each ARN, and the first few of a long list."""
+    if text is None:
+        return None
+    names = [short_arn(n) for n in text.split(",") if n.strip()]
+    more = len(names) - _SHOWN_NAMES
+    return ", ".join(names[:_SHOWN_NAMES]) + (f" +{more} more" if more > 0 else "")
+
+
+def evidence_text(entries: Iterable[Mapping[str, Any]] | None) -> str:
+    """Evidence for one CSV cell: ``source#index`` with ``(event id)`` when there is one."""
+    out = []
+    for entry in entries or []:
+        where = str(entry["source"])
+        if entry["index"] is not None:
+            where += f"#{entry['index']}"
+        if entry["event_id"]:
+            where += f" ({entry['event_id']})"
+        out.append(where)
+    return "; ".join(out)
 
 
 def _stdout() -> IO[bytes]:

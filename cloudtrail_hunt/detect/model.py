@@ -187,7 +187,8 @@ class Computed:
 
     For what is not a per-event match: credential-report deltas, Access Analyzer findings,
     moving averages against a baseline, dormancy. ``evaluate`` returns finding rows with the
-    keys ``tier``, ``account``, ``principal``, ``resource`` (optional), ``first_seen``, ``last_seen``, ``evidence``
+    keys ``tier``, ``account``, ``principal``, ``resource`` (optional), ``first_seen``,
+    ``last_seen``, ``evidence``
     (dicts with ``event_id``, ``source``, ``index``), ``threshold`` and optionally
     ``baseline``; the engine adds the detection's metadata and keeps the rows that fired in
     ``[start, end)`` (by ``first_seen``).
