@@ -472,7 +472,13 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `| head` closed the pipe: not an error of ours
         sys.stderr.close()
         return EXIT_OK
-    except (CloudTrailHuntError, OSError) as exc:
+    except CloudTrailHuntError as exc:
+        if debug:
+            raise
+        # Its first line names the problem; a query error adds the line and a caret below it.
+        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
         if debug:
             raise
         print(f"{_PROG}: error: {_one_line(exc)}", file=sys.stderr)
