@@ -1,0 +1,173 @@
+"""Every command's everyday mistakes, as a process (issue 12, acceptance 2).
+
+Each row: the arguments (``{tmp}`` is a fresh folder, ``{lake}`` the sample lake), the text the
+one-line message must name. Each mistake must exit 2 with that one line on stderr, nothing on
+stdout, no traceback, and no file created (in the folder, or a cache lake).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cloudtrail_hunt import cli
+from tests.conftest import REPO, SAMPLE_LOGS
+from tests.test_cli import run
+
+EMPTY_RANGE = "the range is empty"
+BAD_DATE = "invalid date"
+MISTAKES = [
+    # ingest
+    (["ingest", "{tmp}/nope", "{tmp}/lake"], "does not exist"),
+    (["ingest", "{logs}", "{tmp}/lake", "--start", "2026-13-01"], BAD_DATE),
+    (["ingest", "{logs}", "{tmp}/lake", "--start", "01/11/2026"], BAD_DATE),
+    (["ingest", "{logs}", "{tmp}/lake", "--start", "2026-10-05", "--end", "2026-10-01"],
+     EMPTY_RANGE),
+    (["ingest", "{logs}", "{tmp}/lake", "--side-inputs", "{tmp}/nope"], "is not a folder"),
+    (["ingest", "{logs}"], "required: lake"),
+    (["ingest", "{logs}", "{tmp}/lake", "--workers", "two"], "invalid int value"),
+    # query
+    (["query", "{tmp}/nonexistent", "fields @timestamp"], "does not exist"),
+    (["query", "{lake}", "fields @timestamp", "--start", "2026-13-01"], BAD_DATE),
+    (["query", "{lake}", "fields @timestamp", "--start", "01/11/2026"], BAD_DATE),
+    (["query", "{lake}", "fields @timestamp", "--start", "2026-10-05", "--end", "2026-10-01"],
+     EMPTY_RANGE),
+    (["query", "{lake}", "fields @timestamp", "--start", "2026-10-05", "--end", "2026-10-05"],
+     EMPTY_RANGE),
+    (["query", "{lake}", "@{tmp}/no-such-query.txt"], "no-such-query.txt"),
+    (["query", "{lake}", "stats count(*) by", "--format", "xml"], "invalid choice: 'xml'"),
+    # hunt
+    (["hunt", "{tmp}/nonexistent"], "does not exist"),
+    (["hunt", "{lake}", "--start", "2026-13-01"], BAD_DATE),
+    (["hunt", "{logs}", "--start", "01/11/2026"], BAD_DATE),
+    (["hunt", "{logs}", "--start", "2026-11-03", "--end", "2026-11-01"], EMPTY_RANGE),
+    (["hunt", "{logs}", "--side-inputs", "{tmp}/nope"], "is not a folder"),
+    (["hunt", "{lake}", "--config", "{tmp}/nope.toml"], "nope.toml"),
+    (["hunt", "{lake}", "--detections", "aws-iam-99"], "aws-iam-99"),
+    # compact, quarantine
+    (["compact", "{tmp}/nope"], "is not a lake"),
+    (["quarantine", "{logs}"], "is not a lake"),
+    (["quarantine", "{tmp}"], "is not a lake"),
+    # synth
+    (["synth", "{tmp}/out", "--start", "2026-13-01"], BAD_DATE),
+    (["synth", "{tmp}/out", "--days", "ten"], "invalid int value"),
+    # cache, detections
+    (["cache", "clean", "{tmp}/never-cached"], "no cache lake"),
+    (["cache"], "required: ACTION"),
+    (["detections", "--config", "{tmp}/nope.toml"], "nope.toml"),
+    # the command line itself
+    ([], "required: COMMAND"),
+    (["hunts", "{lake}"], "invalid choice: 'hunts'"),
+    (["hunt", "{lake}", "--strat", "2026-10-01"], "unrecognized arguments: --strat"),
+]  # fmt: skip
+
+
+def _files(root: Path) -> set[Path]:
+    return set(root.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("args", "named"), MISTAKES, ids=[" ".join(a) or "(nothing)" for a, _ in MISTAKES]
+)
+def test_mistake_exits_2_with_one_line_and_creates_nothing(
+    args: list[str], named: str, sample_lake: Path, tmp_path: Path
+) -> None:
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    values = {"tmp": str(work), "lake": str(sample_lake), "logs": str(SAMPLE_LOGS)}
+    lake_before = _files(sample_lake)
+    done = run(*(a.format(**values) for a in args), env={"CLOUDTRAIL_HUNT_CACHE": str(cache)})
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("cloudtrail-hunt") and "error" in lines[0]
+    assert named in lines[0]
+    assert "Traceback" not in done.stderr and done.stdout == ""
+    assert _files(work) == set()
+    assert not cache.exists()
+    assert _files(sample_lake) == lake_before
+
+
+def test_every_command_has_a_mistake_in_the_table() -> None:
+    commands = set(_commands())
+    tried = {args[0] for args, _ in MISTAKES if args}
+    assert commands <= tried, commands - tried
+
+
+def _commands() -> list[str]:
+    parser = cli._parser()
+    (action,) = [a for a in parser._actions if a.dest == "command"]
+    return list(action.choices)
+
+
+_CRASH = """
+import cloudtrail_hunt.cli as cli
+def broken(args):
+    raise KeyError("no such column")
+cli._synth = broken
+raise SystemExit(cli.main({argv!r}))
+"""
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_internal_error_exits_3_with_a_hint_and_a_traceback_only_with_debug(
+    tmp_path: Path, debug: bool
+) -> None:
+    argv = ["synth", str(tmp_path / "out"), *(["--debug"] if debug else [])]
+    done = subprocess.run(
+        [sys.executable, "-c", _CRASH.format(argv=argv)],
+        capture_output=True, text=True, cwd=REPO, timeout=120, check=False,
+    )  # fmt: skip
+    if debug:
+        assert done.returncode == 1 and "Traceback" in done.stderr  # Python's own handling
+        assert "KeyError" in done.stderr
+        return
+    assert done.returncode == 3
+    (line,) = done.stderr.strip().splitlines()
+    assert "internal error: KeyError" in line and "--debug" in line
+    assert "Traceback" not in done.stderr
+
+
+def test_help_and_version_exit_0(tmp_path: Path) -> None:
+    version = run("--version")
+    assert version.returncode == 0
+    assert version.stdout.strip() == f"cloudtrail-hunt {__import__('cloudtrail_hunt').__version__}"
+    for command in _commands():
+        done = run(command, "--help")
+        assert done.returncode == 0 and "usage: cloudtrail-hunt " + command in done.stdout
+
+
+def test_ingest_fail_on_quarantine_exits_1(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    bad = src / "AWSLogs/o-test000001/012345678901/CloudTrail/us-east-1/2026/10/01/bad.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("{not json")
+    plain = run("ingest", str(src), str(tmp_path / "a"))
+    assert plain.returncode == 0, plain.stderr
+    strict = run("ingest", str(src), str(tmp_path / "b"), "--fail-on-quarantine")
+    assert strict.returncode == 1
+    assert "quarantined" in strict.stderr.splitlines()[-1]
+
+
+def test_cache_list_and_clean(tmp_path: Path) -> None:
+    cache = {"CLOUDTRAIL_HUNT_CACHE": str(tmp_path / "cache")}
+    logs = tmp_path / "logs"
+    src = SAMPLE_LOGS / "AWSLogs/o-qp3tso2uxb/099074203064/CloudTrail/us-east-1/2026/10/01"
+    (logs / src.relative_to(SAMPLE_LOGS)).mkdir(parents=True)
+    for file in sorted(src.iterdir())[:3]:
+        (logs / file.relative_to(SAMPLE_LOGS)).write_bytes(file.read_bytes())
+    query = run("query", str(logs), "stats count(*) as n", "--format", "csv", env=cache)
+    assert query.returncode == 0, query.stderr
+    # Raw logs: the ingest summary and the cache lake's path are on stderr, not in the result.
+    assert "ingested into " in query.stderr and "records" in query.stderr
+    listed = run("cache", "list", env=cache)
+    assert listed.returncode == 0
+    (row,) = listed.stdout.splitlines()
+    lake = row.split("\t")[0]
+    assert lake in query.stderr and str(logs.resolve()) in row
+    assert run("cache", "clean", str(logs), env=cache).returncode == 0
+    assert not Path(lake).exists()
+    assert run("cache", "list", env=cache).stdout == ""
