@@ -273,17 +273,23 @@ def _side_summary(summary: object, lake: str | Path) -> None:
 def _synth(args: argparse.Namespace) -> int:
     from cloudtrail_hunt.synth import generate_org_trail
 
-    result = generate_org_trail(
-        args.out,
-        seed=args.seed,
-        start=args.start,
-        days=args.days,
-        accounts=args.accounts,
-        regions=tuple(args.regions),
-        events_per_day=args.events_per_day,
-        files_per_day=args.files_per_day,
-        scenarios=not args.no_scenarios,
-    )
+    if args.days < 1 or args.accounts < 1 or args.events_per_day < 1 or args.files_per_day < 1:
+        raise ConfigError(key="synth", reason="--days, --accounts, --events-per-day and "
+                          "--files-per-day must be positive")  # fmt: skip
+    try:
+        result = generate_org_trail(
+            args.out,
+            seed=args.seed,
+            start=args.start,
+            days=args.days,
+            accounts=args.accounts,
+            regions=tuple(args.regions),
+            events_per_day=args.events_per_day,
+            files_per_day=args.files_per_day,
+            scenarios=not args.no_scenarios,
+        )
+    except ValueError as exc:  # the generator's own limits (scenarios need 3 accounts, 28 days)
+        raise ConfigError(key="synth", reason=str(exc), hint="or pass --no-scenarios") from None
     print(f"wrote {result.events:,} events in {result.objects:,} objects to {result.out}")
     return EXIT_OK
 

@@ -29,7 +29,7 @@ def _size(folder: Path) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from cloudtrail_hunt.escape import escape_for_terminal
-    from cloudtrail_hunt.source import cache_lakes, cache_root
+    from cloudtrail_hunt.lake_cache import cache_lakes, cache_root
 
     lakes = cache_lakes()
     for lake, source in lakes:
@@ -42,7 +42,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _clean(args: argparse.Namespace) -> int:
-    from cloudtrail_hunt.source import cache_lake, cache_lakes
+    from cloudtrail_hunt.lake_cache import cache_lake, cache_lakes
 
     lakes = [lake for lake, _ in cache_lakes()]
     if args.source:

@@ -8,18 +8,8 @@ what an analyst sees. Nothing from a log reaches a terminal without `escape_for_
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import TYPE_CHECKING
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from cloudtrail_hunt.escape import escape_for_terminal
 
@@ -35,10 +25,21 @@ __all__ = ["escape_for_terminal", "progress_bar", "summary_table"]
 @contextlib.contextmanager
 def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
     """Show a rich progress bar on stderr; yield the callback that advances it (done, total)."""
-    console = Console(stderr=True)
-    if not enabled or not console.is_terminal:  # a log file or a pipe gets the summary only
+    if not enabled or not sys.stderr.isatty():  # a log file or a pipe gets the summary only
         yield lambda done, total: None
         return
+    # rich is imported when a bar is shown: batch runs and start-up do without it.
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -57,6 +58,9 @@ def progress_bar(description: str, *, enabled: bool = True) -> Iterator[Callable
 
 def summary_table(summary: IngestSummary, lake: Path) -> None:
     """Print an ingest summary as a table, with where to find the quarantine report."""
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(title=f"ingest into {escape_for_terminal(str(lake), 200)}", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")

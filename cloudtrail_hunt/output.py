@@ -15,9 +15,6 @@ from datetime import date, datetime
 from typing import IO, Any
 
 import polars as pl
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from cloudtrail_hunt.escape import csv_safe, escape_for_terminal
 
@@ -69,6 +66,11 @@ def _json_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _table(frame: pl.DataFrame, out: IO[str]) -> None:
+    # rich is imported for tables only: machine formats and start-up do without it.
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(show_lines=False)
     for name in frame.columns:
         table.add_column(Text(escape_for_terminal(name, 60)), overflow="fold")

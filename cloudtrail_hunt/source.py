@@ -7,9 +7,7 @@ only new objects are ingested (ingest is incremental and idempotent).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -22,6 +20,9 @@ from cloudtrail_hunt.ingest.lake import scan, to_utc
 from cloudtrail_hunt.ingest.layout import UNKNOWN
 from cloudtrail_hunt.ingest.normalize import ObjectRecords, normalize
 from cloudtrail_hunt.ingest.pipeline import IngestSummary, ingest
+from cloudtrail_hunt.lake_cache import CACHE_SOURCE, cache_key, cache_lake, cache_lakes, cache_root
+
+__all__ = ["cache_lake", "cache_lakes", "cache_root", "is_lake", "open_source"]
 
 Source = str | Path | pl.LazyFrame | pl.DataFrame | list[dict[str, object]]
 #: Logs Insights system fields a caller may give with each record (reference §14).
@@ -31,35 +32,6 @@ SYSTEM_KEYS = ("@timestamp", "@message", "@logStream", "@log", "@ingestionTime")
 def is_lake(path: str | Path) -> bool:
     """True for a folder written by `cloudtrail-hunt ingest`."""
     return not str(path).startswith("s3://") and (Path(path) / "_ledger").is_dir()
-
-
-def _cache_key(source: str | Path) -> str:
-    return str(source) if str(source).startswith("s3://") else str(Path(source).resolve())
-
-
-def cache_root() -> Path:
-    """The folder of cache lakes (``$CLOUDTRAIL_HUNT_CACHE``, else ~/.cache/cloudtrail-hunt)."""
-    root = os.environ.get("CLOUDTRAIL_HUNT_CACHE") or Path.home() / ".cache" / "cloudtrail-hunt"
-    return Path(root) / "lakes"
-
-
-def cache_lake(source: str | Path) -> Path:
-    """Where raw logs at `source` are ingested for querying (``$CLOUDTRAIL_HUNT_CACHE``)."""
-    return cache_root() / hashlib.sha256(_cache_key(source).encode()).hexdigest()[:20]
-
-
-_CACHE_SOURCE = "_source"  # a cache lake's file naming the raw logs it holds
-
-
-def cache_lakes() -> list[tuple[Path, str | None]]:
-    """Every cache lake, with the raw logs it was ingested from (None when unrecorded)."""
-    root = cache_root()
-    lakes = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    return [
-        (lake, (lake / _CACHE_SOURCE).read_text(encoding="utf-8").strip()
-         if (lake / _CACHE_SOURCE).is_file() else None)
-        for lake in lakes
-    ]  # fmt: skip
 
 
 def open_source(
@@ -107,7 +79,7 @@ def ingest_cached(
         regions=regions,
         on_progress=on_progress,
     )
-    (lake / _CACHE_SOURCE).write_text(_cache_key(source) + "\n", encoding="utf-8")
+    (lake / CACHE_SOURCE).write_text(cache_key(source) + "\n", encoding="utf-8")
     return lake, summary
 
 

@@ -54,6 +54,8 @@ MISTAKES = [
     # synth
     (["synth", "{tmp}/out", "--start", "2026-13-01"], BAD_DATE),
     (["synth", "{tmp}/out", "--days", "ten"], "invalid int value"),
+    (["synth", "{tmp}/out", "--days", "5"], "scenarios need"),
+    (["synth", "{tmp}/out", "--accounts", "0"], "must be positive"),
     # cache, detections
     (["cache", "clean", "{tmp}/never-cached"], "no cache lake"),
     (["cache"], "required: ACTION"),
