@@ -7,6 +7,7 @@ stdout, no traceback, and no file created (in the folder, or a cache lake).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -173,3 +174,44 @@ def test_cache_list_and_clean(tmp_path: Path) -> None:
     assert run("cache", "clean", str(logs), env=cache).returncode == 0
     assert not Path(lake).exists()
     assert run("cache", "list", env=cache).stdout == ""
+
+
+def test_detections_lists_thresholds_in_force_after_config(tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    config.write_text(
+        '[detections."aws-iam-03-identity-center".thresholds."iam-user-console-login".page]\n'
+        'suppress = "12h"\n'
+    )
+
+    def login_page(*args: str) -> str:
+        done = run("detections", "--json", *args)
+        assert done.returncode == 0, done.stderr
+        rows = [json.loads(line) for line in done.stdout.splitlines()]
+        assert {r["detection"][:10] for r in rows} == {f"aws-iam-{n:02}" for n in range(1, 11)}
+        (row,) = [r for r in rows if r["signal"] == "iam-user-console-login"]
+        return row["threshold"]
+
+    assert "suppress 1d" in login_page()
+    assert "suppress 12h" in login_page("--config", str(config))
+
+
+_LAZY = """
+import sys
+import cloudtrail_hunt as ch
+assert "polars" not in sys.modules, "import cloudtrail_hunt loaded Polars"
+import cloudtrail_hunt.ingest.pipeline, cloudtrail_hunt.query.run  # bind the subpackages
+from cloudtrail_hunt.detect.hunt import hunt
+from cloudtrail_hunt.ingest.pipeline import ingest
+from cloudtrail_hunt.query.run import query
+assert (ch.hunt, ch.ingest, ch.query) == (hunt, ingest, query)
+print(ch.scan.__module__, ch.IngestSummary.__name__)
+"""
+
+
+def test_package_api_is_lazy_and_complete() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _LAZY], capture_output=True, text=True, cwd=REPO, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["cloudtrail_hunt.ingest.lake", "IngestSummary"]
