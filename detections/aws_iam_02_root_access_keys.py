@@ -25,6 +25,11 @@ ID = "aws-iam-02-root-access-keys"
 # `requestParameters` is null (no userName). The guide's `userName like /:root$/` branch cannot
 # match a real record (IAM user names cannot contain `:`); we judge by the caller.
 _ROOT_CALL = ct.identity("Root")
+#: Whose key a call is about: `userName`, null for the caller's own (CloudTrail may also write
+#: root's own as `AWS ROOT USER`). Root creating an IAM user's key is about that user: control
+#: 02 is about keys on root, so that call is judged with every other principal's below.
+_TARGET = ct.request("userName")
+_ROOT_KEY = _ROOT_CALL & (_TARGET.is_null() | (_TARGET == "AWS ROOT USER")).fill_null(True)
 #: Automation acts through a role: the role (session issuer), not the session, is who it is.
 _ISSUER = pl.coalesce(
     pl.col("userIdentity.sessionContext.sessionIssuer.arn"), pl.col("userIdentity.arn")
@@ -42,13 +47,13 @@ DETECTION = Detection(
             description="Root created an access key.",
             # Guide: "Any successful CreateAccessKey from a root principal — page on first
             # occurrence; the expected steady-state rate is exactly zero."
-            match=ct.event("CreateAccessKey") & _ROOT_CALL & ct.succeeded(),
+            match=ct.event("CreateAccessKey") & _ROOT_KEY & ct.succeeded(),
             thresholds=(Threshold(Tier.PAGE),),
         ),
         Signal(
             name="root-update-access-key",
             description="Root re-activated (UpdateAccessKey) one of its access keys.",
-            match=ct.event("UpdateAccessKey") & _ROOT_CALL & ct.succeeded(),
+            match=ct.event("UpdateAccessKey") & _ROOT_KEY & ct.succeeded(),
             thresholds=(Threshold(Tier.PAGE),),
         ),
         Signal(
@@ -56,7 +61,7 @@ DETECTION = Detection(
             description="Root tried to create an access key and an SCP denied it.",
             # Guide: "Any CreateAccessKey denied by the SCP from aws-iam-08-scp-deny-list —
             # informational alert per occurrence, batched at 1-hour cadence."
-            match=ct.event("CreateAccessKey") & _ROOT_CALL & ct.scp_denied(),
+            match=ct.event("CreateAccessKey") & _ROOT_KEY & ct.scp_denied(),
             gate=ct.event("CreateAccessKey") & _ROOT_CALL & ct.denied(),
             thresholds=(Threshold(Tier.INFORMATIONAL, batch=timedelta(hours=1)),),
         ),
@@ -69,10 +74,11 @@ DETECTION = Detection(
             match=lambda site: (
                 ct.event("CreateAccessKey")
                 & ct.succeeded()
-                & ~_ROOT_CALL
+                & ~_ROOT_KEY
                 & ~_ISSUER.is_in(sorted(site.automation_principals)).fill_null(False)
             ),
             principal=_ISSUER,
+            resource=_TARGET,
             thresholds=(Threshold(Tier.TICKET),),
             learn_allow="userIdentity.sessionContext.sessionIssuer.arn",
             allow_fields=("userIdentity.sessionContext.sessionIssuer.arn", "userIdentity.arn"),

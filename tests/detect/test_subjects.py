@@ -90,6 +90,8 @@ ROOT = {
     "userIdentity.type": "Root",
     "userIdentity.arn": f"arn:aws:iam::{ACCOUNT}:root",
     "userIdentity.principalId": ACCOUNT,
+    # Root signs in itself: no role session behind it.
+    "userIdentity.sessionContext": {"attributes": {"mfaAuthenticated": "true"}},
 }
 
 
@@ -127,4 +129,19 @@ def test_root_removing_an_iam_users_mfa_is_control_04_about_that_user() -> None:
     found = hunt(events, start="2026-10-06", end="2026-10-07", detections=["aws-iam-04"])
     assert found.select("principal", "resource").rows() == [
         (f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{ACCOUNT}:user/alice")
+    ]
+
+
+def test_root_creating_an_iam_users_key_is_not_a_key_on_root() -> None:
+    own = make_event(
+        eventName="CreateAccessKey", eventTime="2026-10-06T10:00:00Z",
+        eventSource="iam.amazonaws.com", recipientAccountId=ACCOUNT, requestParameters=None,
+        **ROOT,
+    )  # fmt: skip
+    for_alice = {**own, "eventID": "for-alice", "requestParameters": {"userName": "alice"}}
+    found = hunt([own, for_alice], start="2026-10-06", end="2026-10-07", detections=["aws-iam-02"])
+    rows = sorted(found.select("signal", "principal", "resource").rows())
+    assert rows == [
+        ("automation-allow-list", f"arn:aws:iam::{ACCOUNT}:root", "alice"),
+        ("root-create-access-key", f"arn:aws:iam::{ACCOUNT}:root", None),
     ]
