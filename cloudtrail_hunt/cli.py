@@ -89,6 +89,18 @@ def folder(text: str) -> Path:
     return Path(text)
 
 
+def positive(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a whole number of at least 1, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -138,7 +150,7 @@ def _add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=folder,
         help="folder of org.json and side inputs to store (default: SOURCE/side_inputs)",
     )
-    ingest.add_argument("--workers", type=int, help="worker processes (default: one per core)")
+    ingest.add_argument("--workers", type=positive, help="worker processes (default: one per core)")
     ingest.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     ingest.set_defaults(handler=_ingest)
 
@@ -194,11 +206,13 @@ def _add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     synth.add_argument("out", help="output folder")
     synth.add_argument("--seed", type=int, default=7)
     synth.add_argument("--start", type=day, default=date(2026, 10, 1))
-    synth.add_argument("--days", type=int, default=35)
-    synth.add_argument("--accounts", type=int, default=3)
+    synth.add_argument("--days", type=positive, default=35)
+    synth.add_argument("--accounts", type=positive, default=3)
     synth.add_argument("--regions", type=_csv, default=["us-east-1", "eu-west-1"])
-    synth.add_argument("--events-per-day", type=int, default=100, help="per account and region")
-    synth.add_argument("--files-per-day", type=int, default=8)
+    synth.add_argument(
+        "--events-per-day", type=positive, default=100, help="per account and region"
+    )
+    synth.add_argument("--files-per-day", type=positive, default=8)
     synth.add_argument("--no-scenarios", action="store_true", help="benign background only")
     synth.set_defaults(handler=_synth)
 
@@ -273,9 +287,6 @@ def _side_summary(summary: object, lake: str | Path) -> None:
 def _synth(args: argparse.Namespace) -> int:
     from cloudtrail_hunt.synth import generate_org_trail
 
-    if args.days < 1 or args.accounts < 1 or args.events_per_day < 1 or args.files_per_day < 1:
-        raise ConfigError(key="synth", reason="--days, --accounts, --events-per-day and "
-                          "--files-per-day must be positive")  # fmt: skip
     try:
         result = generate_org_trail(
             args.out,

@@ -29,7 +29,8 @@ MISTAKES = [
      EMPTY_RANGE),
     (["ingest", "{logs}", "{tmp}/lake", "--side-inputs", "{tmp}/nope"], "is not a folder"),
     (["ingest", "{logs}"], "required: lake"),
-    (["ingest", "{logs}", "{tmp}/lake", "--workers", "two"], "invalid int value"),
+    (["ingest", "{logs}", "{tmp}/lake", "--workers", "two"], "at least 1"),
+    (["ingest", "{logs}", "{tmp}/lake", "--workers", "0"], "at least 1"),
     # query
     (["query", "{tmp}/nonexistent", "fields @timestamp"], "does not exist"),
     (["query", "{lake}", "fields @timestamp", "--start", "2026-13-01"], BAD_DATE),
@@ -54,9 +55,9 @@ MISTAKES = [
     (["quarantine", "{tmp}"], "is not a lake"),
     # synth
     (["synth", "{tmp}/out", "--start", "2026-13-01"], BAD_DATE),
-    (["synth", "{tmp}/out", "--days", "ten"], "invalid int value"),
+    (["synth", "{tmp}/out", "--days", "ten"], "at least 1"),
     (["synth", "{tmp}/out", "--days", "5"], "scenarios need"),
-    (["synth", "{tmp}/out", "--accounts", "0"], "must be positive"),
+    (["synth", "{tmp}/out", "--accounts", "0"], "at least 1"),
     # cache, detections
     (["cache", "clean", "{tmp}/never-cached"], "no cache lake"),
     (["cache"], "required: ACTION"),
