@@ -132,7 +132,8 @@ def test_root_removing_an_iam_users_mfa_is_control_04_about_that_user() -> None:
     ]
 
 
-def test_root_creating_an_iam_users_key_is_not_a_key_on_root() -> None:
+def test_root_creating_an_iam_users_key_names_that_user_as_resource() -> None:
+    # The guide pages on any CreateAccessKey from root; the resource says whose key it is.
     own = make_event(
         eventName="CreateAccessKey", eventTime="2026-10-06T10:00:00Z",
         eventSource="iam.amazonaws.com", recipientAccountId=ACCOUNT, requestParameters=None,
@@ -140,8 +141,9 @@ def test_root_creating_an_iam_users_key_is_not_a_key_on_root() -> None:
     )  # fmt: skip
     for_alice = {**own, "eventID": "for-alice", "requestParameters": {"userName": "alice"}}
     found = hunt([own, for_alice], start="2026-10-06", end="2026-10-07", detections=["aws-iam-02"])
-    rows = sorted(found.select("signal", "principal", "resource").rows())
+    rows = sorted(found.select("signal", "principal", "resource").rows(), key=str)
+    root = f"arn:aws:iam::{ACCOUNT}:root"
     assert rows == [
-        ("automation-allow-list", f"arn:aws:iam::{ACCOUNT}:root", "alice"),
-        ("root-create-access-key", f"arn:aws:iam::{ACCOUNT}:root", None),
+        ("root-create-access-key", root, "alice"),
+        ("root-create-access-key", root, None),
     ]
