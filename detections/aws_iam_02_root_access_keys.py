@@ -29,6 +29,10 @@ _ROOT_CALL = ct.identity("Root")
 #: CreateAccessKey *from* root, also for an IAM user's key (tests/detect/corpus_expectations.py):
 #: the finding's resource then names that user, so it does not read as a key on root.
 _TARGET = ct.request("userName")
+#: A key owned by root: root acting on its own key (no `userName`; CloudTrail may write root's
+#: own as `AWS ROOT USER`, which no IAM user can be called). Root re-activating an IAM user's
+#: key is not the guide's "access-key whose owning user resolves to the root principal".
+_ROOT_OWNED = (_ROOT_CALL & _TARGET.is_null()) | (_TARGET == "AWS ROOT USER").fill_null(False)
 #: Automation acts through a role: the role (session issuer), not the session, is who it is.
 _ISSUER = pl.coalesce(
     pl.col("userIdentity.sessionContext.sessionIssuer.arn"), pl.col("userIdentity.arn")
@@ -53,7 +57,7 @@ DETECTION = Detection(
         Signal(
             name="root-update-access-key",
             description="Root re-activated (UpdateAccessKey) one of its access keys.",
-            match=ct.event("UpdateAccessKey") & _ROOT_CALL & ct.succeeded(),
+            match=ct.event("UpdateAccessKey") & _ROOT_OWNED & ct.succeeded(),
             thresholds=(Threshold(Tier.PAGE),),
         ),
         Signal(

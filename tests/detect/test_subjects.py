@@ -147,3 +147,19 @@ def test_root_creating_an_iam_users_key_names_that_user_as_resource() -> None:
         ("root-create-access-key", root, "alice"),
         ("root-create-access-key", root, None),
     ]
+
+
+def test_root_re_activating_an_iam_users_key_is_not_a_root_key() -> None:
+    def update(user: str | None, at: str) -> dict[str, object]:
+        request = {"accessKeyId": "AKIAEXAMPLE", "status": "Active"}
+        if user is not None:
+            request["userName"] = user
+        return make_event(
+            eventName="UpdateAccessKey", eventTime=at, eventSource="iam.amazonaws.com",
+            recipientAccountId=ACCOUNT, requestParameters=request, **ROOT,
+        )  # fmt: skip
+
+    events = [update("alice", "2026-10-06T10:00:00Z"), update(None, "2026-10-06T11:00:00Z")]
+    found = hunt(events, start="2026-10-06", end="2026-10-07", detections=["aws-iam-02"])
+    pages = found.filter(pl.col("signal") == "root-update-access-key")
+    assert pages["first_seen"].dt.hour().to_list() == [11]  # root's own key only
