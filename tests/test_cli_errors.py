@@ -216,3 +216,24 @@ def test_package_api_is_lazy_and_complete() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["cloudtrail_hunt.ingest.lake", "IngestSummary"]
+
+
+def test_a_bad_side_input_is_named_quarantined_and_reported(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    src = SAMPLE_LOGS / "AWSLogs/o-qp3tso2uxb/099074203064/CloudTrail/us-east-1/2026/10/01"
+    (logs / src.relative_to(SAMPLE_LOGS)).mkdir(parents=True)
+    for file in sorted(src.iterdir())[:2]:
+        (logs / file.relative_to(SAMPLE_LOGS)).write_bytes(file.read_bytes())
+    (logs / "side_inputs" / "config").mkdir(parents=True)
+    org = (SAMPLE_LOGS / "side_inputs" / "org.json").read_bytes()
+    (logs / "side_inputs" / "org.json").write_bytes(org)
+    (logs / "side_inputs" / "config" / "099074203064-RULE-2026-10-01.json").write_text("[oops")
+    lake = tmp_path / "lake"
+    done = run("ingest", str(logs), str(lake), "--fail-on-quarantine")
+    assert done.returncode == 1, done.stderr
+    assert "side inputs: 1 documents stored" in done.stderr  # org.json
+    assert "config/099074203064-RULE-2026-10-01.json quarantined" in done.stderr
+    report = run("quarantine", str(lake), "--json")
+    assert report.returncode == 0
+    (entry,) = [json.loads(line) for line in report.stdout.splitlines()]
+    assert entry["source"] == "config/099074203064-RULE-2026-10-01.json" and entry["reason"]
