@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -19,8 +20,10 @@ from cloudtrail_hunt.errors import RecordError
 from cloudtrail_hunt.ingest.lake import scan, to_utc
 from cloudtrail_hunt.ingest.layout import UNKNOWN
 from cloudtrail_hunt.ingest.normalize import ObjectRecords, normalize
-from cloudtrail_hunt.ingest.pipeline import IngestSummary, ingest
 from cloudtrail_hunt.lake_cache import CACHE_SOURCE, cache_key, cache_lake, cache_lakes, cache_root
+
+if TYPE_CHECKING:
+    from cloudtrail_hunt.ingest.pipeline import IngestSummary
 
 __all__ = ["cache_lake", "cache_lakes", "cache_root", "is_lake", "open_source"]
 
@@ -69,6 +72,8 @@ def ingest_cached(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Path, IngestSummary]:
     """Ingest raw logs into their cache lake (only what is new) and return it with the summary."""
+    from cloudtrail_hunt.ingest.pipeline import ingest  # the ingest stack only when ingesting
+
     lake = cache_lake(source)
     summary = ingest(
         source,
