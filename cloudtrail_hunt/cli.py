@@ -1,6 +1,6 @@
 """The `cloudtrail-hunt` command line: the parser, dispatch, exit codes and error handling.
 
-Exit codes, the same for every command (README "Exit codes"):
+Exit codes, the same for every command (README "Commands and exit codes"):
 
 ====  ===========================================================================================
 0     success; quarantined input is reported, not a failure
@@ -22,7 +22,9 @@ Adding a subcommand: write ``cloudtrail_hunt/cli_<area>.py`` with ::
         ...
         return EXIT_OK
 
-and add the module's name to :data:`AREAS`. `main` gives every handler the same treatment:
+and add the module's name to :data:`AREAS` (a parser without a ``handler`` default is looked
+up in ``_COMMANDS`` by name). Types: :func:`instant`, :func:`day`, :func:`folder`,
+:func:`positive`; :func:`warn` prints a warning line. `main` gives every handler the same treatment:
 a :class:`~cloudtrail_hunt.errors.CloudTrailHuntError` (raise ``ConfigError`` for a usage
 mistake) or an ``OSError`` becomes one line and exit 2, anything else one line and exit 3 (the
 traceback with ``--debug``), Python warnings become ``cloudtrail-hunt: warning: ...`` lines,
