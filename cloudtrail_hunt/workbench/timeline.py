@@ -31,6 +31,7 @@ TIMELINE_COLUMNS = (
     schema.SOURCE, schema.SOURCE_INDEX,
 )  # fmt: skip
 _DENIED = r"(?i)AccessDenied|Unauthorized|Forbidden"
+_ORDER = [schema.EVENT_TIME, schema.SOURCE, schema.SOURCE_INDEX]
 _NEW = {"sourceIPAddress": "new_ip", "userAgent": "new_user_agent", "awsRegion": "new_region"}
 
 
@@ -90,7 +91,20 @@ def _timeline(
     after: timedelta,
     findings: pl.DataFrame | None,
 ) -> pl.DataFrame:
-    history = history.sort(schema.EVENT_TIME, schema.SOURCE, schema.SOURCE_INDEX)
+    events, window = in_window(who, history, before, after)
+    if findings is None and window is not None:
+        from cloudtrail_hunt.detect.hunt import hunt
+
+        findings = hunt(source, start=window[0], end=window[1])
+    return described(events, findings)
+
+
+def in_window(
+    who: Subject, history: pl.DataFrame, before: timedelta, after: timedelta
+) -> tuple[pl.DataFrame, tuple[datetime, datetime] | None]:
+    """The subject's events (all columns, oldest first, first sightings flagged) inside the
+    window around `who.at` (else around its first event), and that window."""
+    history = history.sort(_ORDER)
     history = history.with_columns(
         [
             (pl.col(c).cum_count().over(pl.col(c)) == 1).fill_null(False).alias(flag)
@@ -100,15 +114,15 @@ def _timeline(
     anchor = who.at
     if anchor is None and history.height:
         anchor = history[schema.EVENT_TIME][0]
-    if anchor is not None:
-        lo, hi = anchor - before, anchor + after
-        history = history.filter(pl.col(schema.EVENT_TIME).is_between(lo, hi, closed="left"))
-        if findings is None:
-            from cloudtrail_hunt.detect.hunt import hunt
+    if anchor is None:
+        return history, None
+    lo, hi = anchor - before, anchor + after
+    return history.filter(pl.col(schema.EVENT_TIME).is_between(lo, hi, closed="left")), (lo, hi)
 
-            findings = hunt(source, start=lo, end=hi)
-    cited = _citations(findings)
-    frame = history.join(cited, on="eventID", how="left").with_columns(
+
+def described(events: pl.DataFrame, findings: pl.DataFrame | None) -> pl.DataFrame:
+    """Events from :func:`in_window` as a timeline: outcome, citing findings, notes."""
+    frame = events.join(_citations(findings), on="eventID", how="left").with_columns(
         pl.col("findings").fill_null([]),
         pl.when(pl.col("errorCode").is_null())
         .then(pl.lit("ok"))
@@ -118,8 +132,7 @@ def _timeline(
         .alias("outcome"),
     )
     frame = frame.with_columns(_notes().alias("notes"))
-    order = [schema.EVENT_TIME, schema.SOURCE, schema.SOURCE_INDEX]
-    return frame.select(TIMELINE_COLUMNS).sort(order)
+    return frame.select(TIMELINE_COLUMNS).sort(_ORDER)
 
 
 def _citations(findings: pl.DataFrame | None) -> pl.DataFrame:
