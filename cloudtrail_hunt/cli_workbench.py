@@ -17,7 +17,7 @@ EXIT_OK, EXIT_MISMATCH, EXIT_ERROR = 0, 1, 2
 FORMATS = ("table", "jsonl", "csv", "parquet")
 _TIMELINE_TABLE = (
     "eventTime", "eventSource", "eventName", "outcome", "awsRegion", "sourceIPAddress",
-    "userIdentity.arn", "notes",
+    "userAgent", "userIdentity.arn", "notes",
 )  # fmt: skip
 _TRACE_TABLE = (
     "depth", "parent", "child", "how", "status", "child_principal", "child_account",

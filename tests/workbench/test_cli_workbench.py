@@ -31,6 +31,14 @@ def _run(tmp_path: Path, *args: str):
     return run(*args, env={"CLOUDTRAIL_HUNT_CACHE": str(tmp_path / "cache")})
 
 
+def _column(table: str, name: str) -> str:
+    """One column of a rich table, its folded cells joined (the rows' text, in order)."""
+    lines = table.splitlines()
+    header = next(line for line in lines if "┃" in line and name in line)
+    index = [cell.strip() for cell in header.split("┃")].index(name)
+    return "".join(line.split("│")[index].strip() for line in lines if line.startswith("│"))
+
+
 def _window() -> tuple[str, ...]:
     return ("--principal", ROOT, "--at", "2026-10-01T11:00:00Z", "--before", "2h", "--after", "1d")
 
@@ -39,6 +47,7 @@ def test_timeline_table_escapes_log_text_and_charts(logs: Path, tmp_path: Path) 
     done = _run(tmp_path, "timeline", str(logs), *_window(), "--chart", str(tmp_path / "t.png"))
     assert done.returncode == 0, done.stderr
     assert "\x1b" not in done.stdout and "3 rows" in done.stdout
+    assert "</script><script>alert(1)</script>\\x1b[2J=cmd" in _column(done.stdout, "userAgent")
     assert "ConsoleLogin" in done.stdout and "denied" in done.stdout
     assert (tmp_path / "t.png").read_bytes().startswith(b"\x89PNG")
 
@@ -71,7 +80,7 @@ def test_trace_cli_and_chart(tmp_path: Path) -> None:
     user = {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/u",
             "accountId": "111122223333", "accessKeyId": "AKIAROOTKEY"}  # fmt: skip
     session = {**user, "type": "AssumedRole", "accessKeyId": "ASIACHILD",
-               "arn": "arn:aws:sts::444455556666:assumed-role/r/s",
+               "arn": "arn:aws:sts::444455556666:assumed-role/r/s" + HOSTILE,
                "accountId": "444455556666"}  # fmt: skip
     logs = _trail(
         tmp_path / "logs",
@@ -90,8 +99,19 @@ def test_trace_cli_and_chart(tmp_path: Path) -> None:
         ("AKIAROOTKEY", "ASIACHILD", "proven", True)
     ]
     assert (tmp_path / "trace.png").read_bytes().startswith(b"\x89PNG")
-    table = _run(tmp_path, "trace", str(logs), "--access-key", "AKIAROOTKEY")
+    assert links[0]["child_principal"] == session["arn"]  # machines get the value
+    table = _run(tmp_path, "trace", str(logs), "--access-key", "AKIAROOTKEY",
+                 "--chart", str(tmp_path / "trace.json"))  # fmt: skip
     assert "ASIACHILD" in table.stdout and "proven" in table.stdout
+    assert "\x1b" not in table.stdout and "\\x1b" in table.stdout
+    spec = json.loads((tmp_path / "trace.json").read_text())
+    labels = [
+        v["label"] for layer in spec["layer"] for v in layer["data"]["values"] if "label" in v
+    ]
+    assert any("\\x1b[2J" in x for x in labels) and not any("\x1b" in x for x in labels)
+    csv_out = _run(tmp_path, "trace", str(logs), "--access-key", "AKIAROOTKEY", "--format", "csv")
+    row = next(csv.DictReader(io.StringIO(csv_out.stdout)))
+    assert row["child_principal"] == session["arn"].replace("\x1b", "\\x1b")
 
 
 def test_evidence_cli_writes_verifies_and_catches_damage(logs: Path, tmp_path: Path) -> None:
