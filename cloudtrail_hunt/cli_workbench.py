@@ -87,16 +87,17 @@ def _output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chart", help="also render a chart (.png, .svg, .html or .json)")
 
 
-def _prepare(args: argparse.Namespace) -> str | None:
-    """Ingest raw logs into their cache lake with progress; the error message if any."""
+def _prepare(args: argparse.Namespace) -> bool:
+    """Check the output, then ingest raw logs into their cache lake with progress."""
     from cloudtrail_hunt.cli import _cached_lake
 
     if args.format == "parquet" and args.output is None and sys.stdout.isatty():
-        return "--format parquet needs -o FILE"
+        print("cloudtrail-hunt: error: --format parquet needs -o FILE", file=sys.stderr)
+        return False
     _cached_lake(args.source)
     if getattr(args, "finding", None):
         print("cloudtrail-hunt: hunting the whole trail to find the finding", file=sys.stderr)
-    return None
+    return True
 
 
 def _write(frame: pl.DataFrame, args: argparse.Namespace, table: tuple[str, ...]) -> None:
@@ -126,9 +127,7 @@ def run_timeline(args: argparse.Namespace) -> int:
     from cloudtrail_hunt.charts import save_chart
     from cloudtrail_hunt.workbench.timeline import timeline, timeline_chart
 
-    problem = _prepare(args)
-    if problem:
-        print(f"cloudtrail-hunt: error: {problem}", file=sys.stderr)
+    if not _prepare(args):
         return EXIT_ERROR
     frame = timeline(
         args.source, principal=args.principal, access_key=args.access_key,
@@ -144,9 +143,7 @@ def run_trace(args: argparse.Namespace) -> int:
     from cloudtrail_hunt.charts import save_chart
     from cloudtrail_hunt.workbench.trace import trace
 
-    problem = _prepare(args)
-    if problem:
-        print(f"cloudtrail-hunt: error: {problem}", file=sys.stderr)
+    if not _prepare(args):
         return EXIT_ERROR
     traced = trace(
         args.source, access_key=args.access_key, session=args.session, finding=args.finding,

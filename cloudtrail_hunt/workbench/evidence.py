@@ -33,10 +33,9 @@ import polars as pl
 from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect import findings as rendering
 from cloudtrail_hunt.errors import CloudTrailHuntError
-from cloudtrail_hunt.source import Source, open_source
+from cloudtrail_hunt.source import Source
 from cloudtrail_hunt.workbench.provenance import source_objects
-from cloudtrail_hunt.workbench.subject import parse_span, subject
-from cloudtrail_hunt.workbench.timeline import described, in_window
+from cloudtrail_hunt.workbench.timeline import look
 from cloudtrail_hunt.workbench.trace import trace
 
 __all__ = ["MANIFEST", "Verification", "evidence", "verify_evidence"]
@@ -66,25 +65,19 @@ def evidence(
     else it is recorded as null.
     """
     from cloudtrail_hunt import __version__
-    from cloudtrail_hunt.detect.hunt import _lake_of, hunt
-    from cloudtrail_hunt.workbench.subject import hunt_all
+    from cloudtrail_hunt.detect.hunt import _lake_of
 
     target = Path(out)
     if target.exists() and any(target.iterdir()):
         msg = "the output folder is not empty"
         raise CloudTrailHuntError(str(target), msg, "give a new or empty folder")
-    if isinstance(finding, str) and findings is None:
-        findings = hunt_all(source)
-    who = subject(
-        source, principal=principal, access_key=access_key, finding=finding,
-        findings=findings, at=at,
+    looked = look(
+        source, principal=principal, access_key=access_key, finding=finding, before=before,
+        after=after, at=at, findings=findings,
     )  # fmt: skip
-    history = who.events(open_source(source)).collect()
-    events, window = in_window(who, history, parse_span(before), parse_span(after))
-    if findings is None and window is not None:
-        findings = hunt(source, start=window[0], end=window[1])
-    timeline = described(events, findings)
-    events = events.select(pl.exclude("new_ip", "new_user_agent", "new_region"))
+    who, events, window, findings, timeline = (
+        looked.who, looked.events, looked.window, looked.findings, looked.timeline,
+    )  # fmt: skip
     cited = {i for ids in timeline["findings"] for i in ids}
     if who.finding is not None:
         cited.add(who.finding["id"])

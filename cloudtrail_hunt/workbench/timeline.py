@@ -9,6 +9,7 @@ event, not only the window shown, so a new address stands out even late in a lon
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ import polars as pl
 
 from cloudtrail_hunt import schema
 from cloudtrail_hunt.source import Source, open_source
-from cloudtrail_hunt.workbench.subject import ARN, KEY, Subject, parse_span, subject
+from cloudtrail_hunt.workbench.subject import ARN, KEY, Subject, hunt_all, parse_span, subject
 
 if TYPE_CHECKING:
     import altair as alt
@@ -71,32 +72,50 @@ def timeline(
         `findings` lists the ids of the findings that cite the event; `notes` says in words
         what is new and what fired.
     """
-    if isinstance(finding, str) and findings is None:
-        from cloudtrail_hunt.workbench.subject import hunt_all
+    return look(
+        source, principal=principal, access_key=access_key, finding=finding, before=before,
+        after=after, at=at, findings=findings,
+    ).timeline  # fmt: skip
 
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """What :func:`look` found: the subject, its events (every column) in the window, the
+    window, the findings marked, and the timeline."""
+
+    who: Subject
+    events: pl.DataFrame
+    window: tuple[datetime, datetime] | None
+    findings: pl.DataFrame | None
+    timeline: pl.DataFrame
+
+
+def look(
+    source: Source,
+    *,
+    principal: str | None,
+    access_key: str | None,
+    finding: str | Mapping[str, Any] | None,
+    before: str | timedelta,
+    after: str | timedelta,
+    at: datetime | str | None,
+    findings: pl.DataFrame | None,
+) -> Look:
+    """The work of :func:`timeline` (same parameters), keeping what evidence bundles need."""
+    if isinstance(finding, str) and findings is None:
         findings = hunt_all(source)
     who = subject(
         source, principal=principal, access_key=access_key, finding=finding,
         findings=findings, at=at,
     )  # fmt: skip
     history = who.events(open_source(source)).collect()
-    return _timeline(source, who, history, parse_span(before), parse_span(after), findings)
-
-
-def _timeline(
-    source: Source,
-    who: Subject,
-    history: pl.DataFrame,
-    before: timedelta,
-    after: timedelta,
-    findings: pl.DataFrame | None,
-) -> pl.DataFrame:
-    events, window = in_window(who, history, before, after)
+    events, window = in_window(who, history, parse_span(before), parse_span(after))
     if findings is None and window is not None:
         from cloudtrail_hunt.detect.hunt import hunt
 
         findings = hunt(source, start=window[0], end=window[1])
-    return described(events, findings)
+    timeline = described(events, findings)
+    return Look(who, events.drop(*_NEW.values()), window, findings, timeline)
 
 
 def in_window(
