@@ -29,6 +29,8 @@ def _execute(path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> list[di
     client.execute()
     outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
     assert not [o for o in outputs if o.get("output_type") == "error"]
+    # Charts reach the page as PNG images, never as HTML carrying log text in a script.
+    assert not [o for o in outputs if "<script" in str(o.get("data", {}).get("text/html", ""))]
     return outputs
 
 
@@ -39,6 +41,7 @@ def test_notebook_runs_on_the_sample(
 ) -> None:
     outputs = _execute(path, monkeypatch, CLOUDTRAIL_HUNT_CACHE=str(tmp_path / "cache"))
     assert any("page" in str(o.get("data", {})) for o in outputs)
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2
     # The lake went to the cache the environment names, not to a new temporary folder.
     assert list((tmp_path / "cache" / "lakes").iterdir())
 
