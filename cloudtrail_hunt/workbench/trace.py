@@ -49,6 +49,7 @@ LINK_COLUMNS = (
     "parent_account", "child_account", "cross_account", "source_identity", "issued_by",
     "issued_at", "first_use", "last_use", "events", "errors",
 )  # fmt: skip
+_SIGNED_IN = ("saml:", "web:")
 _CREATION = "userIdentity.sessionContext.attributes.creationDate"
 _SOURCE_IDENTITY = "userIdentity.sessionContext.sourceIdentity"
 
@@ -85,7 +86,8 @@ def trace(
     access_key, session, finding
         Exactly one: an access key id; a session's ARN
         (``arn:aws:sts::<account>:assumed-role/<role>/<session>``) or any principal ARN, whose
-        keys are traced; a finding id or findings row, whose principal's keys are traced.
+        keys are traced, or ``saml:<user>`` (an Identity Center person: every role session
+        they signed in to); a finding id or findings row, whose principal's keys are traced.
     start, end
         Read only this range of the trail (all of it by default).
     findings
@@ -102,6 +104,8 @@ def trace(
                   findings=findings)  # fmt: skip
     if who.access_key is not None:
         starts = [who.access_key]
+    elif who.principal is not None and who.principal.startswith(_SIGNED_IN):
+        starts = [who.principal]  # a person signed in through a SAML or OIDC provider
     else:
         keys = who.events(frame).select(pl.col(KEY).drop_nulls().unique().sort()).collect()
         starts = keys[KEY].to_list()

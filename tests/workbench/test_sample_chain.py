@@ -62,3 +62,21 @@ def test_the_look_alike_chain_never_joins(
     way_in = decoy.links.filter(pl.col("depth") == 0)
     assert way_in["how"].to_list() == ["AssumeRoleWithSAML"]
     assert way_in["parent"][0] == "saml:" + DECOY["principal"].rsplit("/", 1)[1]
+
+
+def test_an_identity_center_person_is_traced_to_the_sessions_they_opened(
+    sample_lake: Path, sample_records: list[dict[str, Any]]
+) -> None:
+    person = "saml:" + DECOY["principal"].rsplit("/", 1)[1]
+    traced = trace(sample_lake, session=person)
+    sign_ins = traced.links.filter(pl.col("depth") == 1)
+    assert set(sign_ins["how"]) == {"AssumeRoleWithSAML"} and set(sign_ins["parent"]) == {person}
+    raw = [
+        r for r in sample_records
+        if r["eventName"] == "AssumeRoleWithSAML"
+        and r["userIdentity"].get("userName") == person.removeprefix("saml:")
+    ]  # fmt: skip
+    assert sorted(sign_ins["issued_by"]) == sorted(r["eventID"] for r in raw)
+    # The look-alike chain hangs below one of those sign-ins.
+    decoy = trace(sample_lake, access_key=_caller_key(sample_records, DECOY))
+    assert set(decoy.links["child"]) <= set(traced.links["child"])
