@@ -101,3 +101,30 @@ def test_a_bundle_is_never_written_over_other_files(sample_lake: Path, tmp_path:
     with pytest.raises(CloudTrailHuntError, match="not empty"):
         _bundle(sample_lake, tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["old.txt"]
+
+
+def test_a_finding_bundle_holds_the_finding_its_events_and_its_chain(
+    sample_lake: Path, tmp_path: Path
+) -> None:
+    from cloudtrail_hunt.workbench.subject import hunt_all
+
+    chain = next(x for x in LABELS if x["scenario"] == "credential-chain-cross-account")
+    findings = hunt_all(sample_lake)
+    cites = findings.filter(
+        pl.col("evidence")
+        .list.eval(pl.element().struct.field("event_id"))
+        .list.contains(chain["event_ids"][0])
+    )
+    fid = cites["id"][0]
+    # A lake version known to the caller (here: as a findings column) is recorded.
+    tagged = findings.with_columns(pl.lit(7, pl.Int64).alias("lake_version"))
+    folder = evidence(sample_lake, tmp_path / "b", finding=fid, findings=tagged)
+    listed = [json.loads(x) for x in (folder / "findings.jsonl").read_text().splitlines()]
+    assert fid in {f["id"] for f in listed}
+    events = [json.loads(x)["eventID"] for x in (folder / "events.jsonl").read_text().splitlines()]
+    assert chain["event_ids"][0] in events
+    links = [json.loads(x) for x in (folder / "trace.jsonl").read_text().splitlines()]
+    assert sorted(x["depth"] for x in links if x["depth"] > 0) == [1, 2, 3]
+    bundle = json.loads((folder / "bundle.json").read_text())
+    assert bundle["lake_version"] == 7 and bundle["parameters"]["finding"] == fid
+    assert verify_evidence(folder).ok
