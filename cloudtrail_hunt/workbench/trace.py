@@ -50,6 +50,7 @@ LINK_COLUMNS = (
     "issued_at", "first_use", "last_use", "events", "errors",
 )  # fmt: skip
 _SIGNED_IN = ("saml:", "web:")
+_ROLE_ARN = r"^arn:([^:]+):iam::(\d+):role/(?:.*/)?([^/]+)$"
 _CREATION = "userIdentity.sessionContext.attributes.creationDate"
 _SOURCE_IDENTITY = "userIdentity.sessionContext.sourceIdentity"
 
@@ -217,15 +218,12 @@ def _edges(frame: pl.LazyFrame, usage: pl.DataFrame) -> pl.DataFrame:
 
 
 def _session_arn(request: pl.Expr) -> pl.Expr:
-    """``arn:aws:sts::<acct>:assumed-role/<role>/<session>`` from an AssumeRole* request."""
+    """``arn:aws:sts::<acct>:assumed-role/<role>/<session>`` from an AssumeRole* request
+    (a role path is not part of a session's ARN)."""
     role = request.str.json_path_match("$.roleArn")
-    parts = role.str.extract(r"^arn:([^:]+):iam::(\d+):role/(?:.*/)?([^/]+)$", 0)
-    return pl.when(parts.is_not_null()).then(
-        role.str.replace(
-            r"^arn:([^:]+):iam::(\d+):role/(?:.*/)?([^/]+)$", "arn:$1:sts::$2:assumed-role/$3/"
-        )
-        + request.str.json_path_match("$.roleSessionName")
-    )
+    matches = role.str.contains(_ROLE_ARN)
+    session = role.str.replace(_ROLE_ARN, "arn:$1:sts::$2:assumed-role/$3/")
+    return pl.when(matches).then(session + request.str.json_path_match("$.roleSessionName"))
 
 
 def _inferred(frame: pl.LazyFrame, keyless: pl.DataFrame) -> pl.DataFrame:
