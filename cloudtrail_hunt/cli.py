@@ -51,7 +51,11 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_PAGE, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
 #: Modules that add subcommands (each exposes `add_parsers(commands)`), after this module's own.
-AREAS: tuple[str, ...] = ("cloudtrail_hunt.cli_cache", "cloudtrail_hunt.cli_detections")
+AREAS: tuple[str, ...] = (
+    "cloudtrail_hunt.cli_cache",
+    "cloudtrail_hunt.cli_detections",
+    "cloudtrail_hunt.cli_workbench",
+)
 #: Output formats (cloudtrail_hunt.output.FORMATS and detect.findings.FORMATS; kept here so the
 #: parser does not import Polars; tests/test_cli.py checks they agree).
 QUERY_FORMATS = ("table", "json", "jsonl", "csv", "parquet")

@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from cloudtrail_hunt import schema
-from cloudtrail_hunt.detect.findings import FINDING_SCHEMA
+from cloudtrail_hunt.detect.findings import FINDING_SCHEMA, finding_id
 from cloudtrail_hunt.detect.model import (
     Computed,
     Detection,
@@ -118,6 +118,8 @@ def run(
                     scan.trail_end,
                 )
                 findings += _computed(detection, computed, context)
+    for finding in findings:
+        finding["id"] = finding_id(finding)
     out = pl.DataFrame(findings, schema=FINDING_SCHEMA)
     return out.sort(["first_seen", "detection", "signal", "tier", "principal"], nulls_last=True)
 

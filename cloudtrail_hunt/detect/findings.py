@@ -1,16 +1,17 @@
 """The findings table: its schema, and its renderers (terminal table, JSON Lines, CSV, Parquet).
 
 The JSON Lines keys `detection`, `signal`, `tier`, `severity`, `account`, `principal`,
-`resource`, `first_seen`, `last_seen`, `count` and `evidence` (objects with `event_id`,
-`source`, `index`) are a stable interface: scripts depend on them. `principal` is who acted
-(for an Access Analyzer finding, the external principal granted access; for a
-credential-report finding, the users whose rows match); `resource` is what was acted on or
-exposed. At least one is set. Every value is log-derived text and goes through the escaping
-writers of cloudtrail_hunt.output.
+`resource`, `first_seen`, `last_seen`, `count`, `evidence` (objects with `event_id`,
+`source`, `index`) and `id` (:func:`finding_id`) are a stable interface: scripts depend on
+them. `principal` is who acted (for an Access Analyzer finding, the external principal granted
+access; for a credential-report finding, the users whose rows match); `resource` is what was
+acted on or exposed. At least one is set. Every value is log-derived text and goes through the
+escaping writers of cloudtrail_hunt.output.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -34,6 +35,7 @@ _COLUMNS: dict[str, pl.DataType] = {
     "last_seen": pl.Datetime("us", "UTC"),
     "count": pl.Int64(),
     "evidence": pl.List(EVIDENCE),
+    "id": pl.String(),
     "threshold": pl.String(),
     "baseline": pl.String(),
     "response": pl.List(pl.String()),
@@ -41,9 +43,29 @@ _COLUMNS: dict[str, pl.DataType] = {
 FINDING_SCHEMA = pl.Schema(_COLUMNS)
 STABLE_KEYS = (
     "detection", "signal", "tier", "severity", "account", "principal", "resource",
-    "first_seen", "last_seen", "count", "evidence",
+    "first_seen", "last_seen", "count", "evidence", "id",
 )  # fmt: skip
 FORMATS = ("table", "jsonl", "csv", "parquet")
+_ID_PARTS = ("detection", "signal", "tier", "account", "principal")
+
+
+def finding_id(finding: Mapping[str, Any]) -> str:
+    """A finding's id: what it is (detection, signal, tier, who) and the event that opened it.
+
+    Nothing of the run goes in (no range, no time of the hunt), so a re-run, or a day-by-day
+    hunt against a month-long one, names the same finding with the same id, and a ticket can
+    quote it. The first event is its evidence's first entry (its eventID, else where it is);
+    a finding without evidence is named by its first_seen.
+    """
+    evidence = finding.get("evidence") or []
+    first = evidence[0] if evidence else {}
+    opened = first.get("event_id") or (
+        f"{first['source']}#{first['index']}" if first.get("source") else None
+    )
+    parts = [str(finding.get(k) or "") for k in _ID_PARTS]
+    parts.append(opened or str(_iso(finding.get("first_seen"))))
+    digest = hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+    return f"f-{digest[:16]}"
 
 
 def evidence_columns(events: pl.LazyFrame) -> list[pl.Expr]:
@@ -99,6 +121,7 @@ def write(findings: pl.DataFrame, fmt: str, out: IO[bytes] | None = None) -> Non
         # Pages first, then tickets, digests, informational; by time within a tier.
         rank = pl.col("tier").replace_strict(TIER_ORDER, default=len(TIER_ORDER))
         shown = findings.sort(rank, "first_seen", maintain_order=True).select(
+            "id",
             "tier",
             pl.col("detection").str.slice(0, 10),  # aws-iam-NN names it
             "signal",

@@ -13,7 +13,7 @@ from tests.test_cli import run
 
 KEYS = [
     "detection", "signal", "tier", "severity", "account", "principal", "resource",
-    "first_seen", "last_seen", "count", "evidence",
+    "first_seen", "last_seen", "count", "evidence", "id",
 ]  # fmt: skip
 
 

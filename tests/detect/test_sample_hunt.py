@@ -35,7 +35,7 @@ def findings(
             env={"CLOUDTRAIL_HUNT_CACHE": str(cache)},
         )  # fmt: skip
         assert done.returncode == 1, done.stderr  # pages fire: exit status 1
-        assert "21,782 records" in done.stderr
+        assert "21,796 records" in done.stderr
         return pl.DataFrame([json.loads(line) for line in done.stdout.splitlines()])
     from cloudtrail_hunt.detect.site import site_from_org_json
 

@@ -10,14 +10,14 @@ import random
 
 from cloudtrail_hunt.synth.identities import Org
 from cloudtrail_hunt.synth.records import Ids
-from cloudtrail_hunt.synth.scenarios import guards, humans, hygiene, roles, root
+from cloudtrail_hunt.synth.scenarios import chains, guards, humans, hygiene, roles, root
 from cloudtrail_hunt.synth.scenarios.base import CONTROLS, GUIDE, Ctx
 from cloudtrail_hunt.synth.schedule import Schedule
 from cloudtrail_hunt.synth.trail import Trail
 
 __all__ = ["CONTROLS", "GUIDE", "Ctx", "plant_all", "run_all"]
 
-_MODULES = (root, humans, roles, guards, hygiene)
+_MODULES = (root, humans, roles, guards, hygiene, chains)
 
 
 def plant_all(org: Org, sched: Schedule, trail: Trail, seed: int, extra_region: str) -> Ctx:
