@@ -50,7 +50,7 @@ from cloudtrail_hunt.custody.report import (
 from cloudtrail_hunt.errors import ConfigError, ObjectError
 from cloudtrail_hunt.ingest._base import SourceObject, _ordered_map
 from cloudtrail_hunt.ingest.decode import gunzip
-from cloudtrail_hunt.ingest.layout import parse_key
+from cloudtrail_hunt.ingest.layout import ListingRequest, parse_key
 from cloudtrail_hunt.ingest.s3 import S3Source
 
 if TYPE_CHECKING:
@@ -163,6 +163,8 @@ def verify_source(
     range_end = datetime.combine(spill, datetime.min.time(), UTC) if spill else None
     report = VerifyReport(source=source.root)
     valid = _check_chains(found, keys, signatures or {}, start, range_end, report)
+    request = ListingRequest.build(start=start, end=spill, accounts=accounts, regions=regions)
+    _saved_but_absent(signatures or {}, found, request, report)
     _check_files(source, logs, valid, found, base, report, on_progress)
     return report
 
@@ -269,15 +271,15 @@ def _judge(
         recorded, by = expected_hash[item.path]
         if not same_hash(recorded, digest.sha256):
             return DigestStatus.MODIFIED, None, f"not the content {by} recorded"
+    key = keys.get(digest.fingerprint.lower())
+    if key is None:
+        return DigestStatus.UNKNOWN_KEY, None, f"no public key {digest.fingerprint}"
+    if not key.valid_at(digest.end_time):
+        return DigestStatus.UNKNOWN_KEY, None, f"key {key.fingerprint} not valid at {digest.end}"
     signature = known.get(item.path)
     if signature is None:
         return DigestStatus.UNPROVEN, None, "no signature: no metadata and no proven next digest"
     sig, proof = signature
-    key = keys.get(digest.fingerprint.lower())
-    if key is None:
-        return DigestStatus.UNKNOWN_KEY, proof, f"no public key {digest.fingerprint}"
-    if not key.valid_at(digest.end_time):
-        return DigestStatus.UNKNOWN_KEY, proof, f"key {key.fingerprint} not valid at {digest.end}"
     if not verify_signature(key, string_to_sign(digest), sig):
         return DigestStatus.BAD_SIGNATURE, proof, f"signature from {proof} does not verify"
     return DigestStatus.VALID, proof, ""
@@ -341,6 +343,33 @@ def _digest_row(
         log_files=len(d.log_files) if d else 0,
         detail=detail,
     )
+
+
+def _saved_but_absent(
+    signatures: dict[str, str], found: list[_Found], request: ListingRequest, report: VerifyReport
+) -> None:
+    """A digest whose signature was saved from S3 but which is not in the source is missing."""
+    present = {item.path for item in found} | {d.key for d in report.digests}
+    for path in sorted(set(signatures) - present):
+        name = parse_digest_name(path)
+        if name is None or not request.matches(parse_key(path)):
+            continue
+        report.digests.append(
+            DigestCheck(
+                key=path,
+                uri=None,
+                account=name.account,
+                region=name.region,
+                trail=name.trail,
+                start=None,
+                end=_iso(name.end),
+                backfill=name.backfill,
+                status=DigestStatus.MISSING,
+                proof=None,
+                log_files=0,
+                detail="its signature was saved (--signatures) but the digest is not here",
+            )
+        )
 
 
 def _restarts(found: list[_Found], report: VerifyReport) -> None:
