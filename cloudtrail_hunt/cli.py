@@ -12,6 +12,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from cloudtrail_hunt import cli_custody
 from cloudtrail_hunt.detect.findings import FORMATS as FINDING_FORMATS
 from cloudtrail_hunt.errors import CloudTrailHuntError
 from cloudtrail_hunt.output import FORMATS
@@ -104,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--events-per-day", type=int, default=100, help="per account and region")
     synth.add_argument("--files-per-day", type=int, default=8)
     synth.add_argument("--no-scenarios", action="store_true", help="benign background only")
+    cli_custody.add_parsers(commands)
     return parser
 
 
@@ -279,6 +281,7 @@ _COMMANDS = {
     "quarantine": _quarantine,
     "query": _query,
     "synth": _synth,
+    "verify": cli_custody.verify_command,
 }
 
 
