@@ -150,7 +150,10 @@ def _print_report(report: VerifyReport) -> None:
     for name in ("account", "region", "digests", "log files", "covered (UTC)"):
         streams.add_column(name)
     for s in report.streams():
-        covered = "\n".join(f"{a} → {b}" for a, b in s["covered"]) or "nothing"
+        ranges = s["covered"]
+        covered = f"{ranges[0][0]} → {ranges[-1][1]}" if ranges else "nothing"
+        if len(ranges) > 1:
+            covered += f" ({len(ranges):,} ranges; --json lists them)"
         streams.add_row(
             cell(s["account"]),
             cell(s["region"]),
