@@ -86,7 +86,8 @@ def write_custody(lake: str | Path, report: VerifyReport) -> int:
     number of rows written."""
     from deltalake import DeltaTable, write_deltalake
 
-    rows = [_row(report.source, c) for c in [*report.digests, *report.files]]
+    checks: list[DigestCheck | FileCheck] = [*report.digests, *report.files]
+    rows = [_row(report.source, c) for c in checks]
     frame = pl.DataFrame(rows, schema=CUSTODY_SCHEMA).sort("kind", "key")
     target = str(Path(lake) / TABLE) if "://" not in str(lake) else f"{lake}/{TABLE}"
     if DeltaTable.is_deltatable(target):
@@ -131,7 +132,7 @@ def coverage(lake_path: str | Path, sources: Iterable[str]) -> dict[str, Any]:
     status = dict(zip(table["uri"].to_list(), table["status"].to_list(), strict=True))
     by_status: Counter[str] = Counter()
     covered_objects = covered_rows = 0
-    uncovered = []
+    uncovered: list[str] = []
     for uri, n in sorted(counts.items()):
         verdict = status.get(uri, "unverified")
         by_status[verdict] += n

@@ -86,27 +86,14 @@ def test_verify_an_s3_trail_as_a_process(tmp_path: Path, aws_env: S3Server, s3_b
     trail = build_trail(tmp_path / "trail", accounts=("111111111111",), regions=("us-east-1",))
     client = aws_env.client()
     upload_trail(client, s3_bucket, trail)
-    url = f"s3://{s3_bucket}"
-    ok = run(
-        "verify",
-        url,
-        "--endpoint-url",
-        aws_env.endpoint_url,
-        "--public-keys",
-        str(trail.keys_file),
-        "--json",
+    command = (
+        *("verify", f"s3://{s3_bucket}", "--endpoint-url", aws_env.endpoint_url),
+        *("--public-keys", str(trail.keys_file), "--json"),
     )
+    ok = run(*command)
     assert ok.returncode == 0, ok.stderr
     client.delete_object(Bucket=s3_bucket, Key=trail.digests[1])
-    bad = run(
-        "verify",
-        url,
-        "--endpoint-url",
-        aws_env.endpoint_url,
-        "--public-keys",
-        str(trail.keys_file),
-        "--json",
-    )
+    bad = run(*command)
     client.close()
     assert bad.returncode == 1
     problems = json.loads(bad.stdout)["problems"]
