@@ -175,7 +175,7 @@ def _print_report(report: VerifyReport) -> None:
         return
     table = Table(title=Text(f"{len(problems):,} problem(s)"))
     for name in ("status", "object", "hour (UTC)", "digest / detail"):
-        table.add_column(name)
+        table.add_column(name, overflow="fold")  # a key cut short would hide which file
     for p in problems[:500]:
         hour = getattr(p, "hour_start", None) or getattr(p, "start", None) or ""
         end = getattr(p, "hour_end", None) or getattr(p, "end", None) or ""

@@ -66,6 +66,27 @@ def test_the_fingerprint_is_the_md5_of_the_der_value_as_in_aws_samples() -> None
     assert keys[0].valid_from is not None and keys[0].valid_from.year == 2015
 
 
+def test_a_boto3_response_page_loads_too() -> None:
+    # boto3 gives Value as decoded bytes and the validity times as datetimes.
+    from datetime import UTC, datetime
+
+    key = synthetic_key("tests")
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    page = {
+        "PublicKeyList": [
+            {
+                "Value": public_der(key),
+                "ValidityStartTime": when,
+                "ValidityEndTime": when.replace(year=2027),
+                "Fingerprint": fingerprint_of(public_der(key)),
+            }
+        ]
+    }
+    [loaded] = keys_from_document(page, "ListPublicKeys")
+    assert loaded.der == public_der(key) and loaded.valid_from == when
+    assert loaded.valid_at(when.replace(month=6)) and not loaded.valid_at(when.replace(year=2028))
+
+
 def test_a_key_whose_fingerprint_does_not_match_its_value_is_refused(tmp_path: Path) -> None:
     doc = json.loads(json.dumps(AWS_SAMPLE_KEYS))
     doc["publicKeyList"][0]["Fingerprint"] = "0" * 32

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import shutil
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,13 @@ from cloudtrail_hunt.custody import (
     load_signatures,
     verify_source,
 )
-from cloudtrail_hunt.custody.signer import list_public_keys_document, synthetic_key
+from cloudtrail_hunt.custody.signer import (
+    DigestChainWriter,
+    list_public_keys_document,
+    synthetic_key,
+)
 from cloudtrail_hunt.ingest.sources import open_source
-from tests.custody.builder import START, Trail, build_trail
+from tests.custody.builder import BUCKET, HOME, ORG, START, TRAIL, Trail, build_trail
 
 
 def run(trail: Trail, **kwargs: object) -> VerifyReport:
@@ -250,3 +255,35 @@ def test_any_tampering_is_reported_and_named(
     report = run(trail)
     assert not report.ok
     assert target in {p.key for p in report.problems()}
+
+
+def test_a_backfill_digest_counts(trail: Trail) -> None:
+    # A file delivered late, listed by a backfill digest rather than its hour's digest.
+    late = trail.logs[0].replace("abcdefgh", "LATEfile")
+    raw = b'{"Records":[]}'
+    (trail.root / late).write_bytes(gzip.compress(raw, mtime=0))
+    writer = DigestChainWriter(
+        synthetic_key("tests"),
+        bucket=BUCKET,
+        logs_root=f"AWSLogs/{ORG}/111111111111",
+        region="us-east-1",
+        trail=TRAIL,
+        home_region=HOME,
+    )
+    entry = {"s3Object": late, "hashValue": hashlib.sha256(raw).hexdigest()}
+    end = START + timedelta(hours=1, minutes=30)
+    backfill = writer.add(START, end, [entry], backfill=True)
+    assert backfill.key.endswith("_backfill.json.gz")
+    (trail.root / backfill.key).parent.mkdir(parents=True, exist_ok=True)
+    (trail.root / backfill.key).write_bytes(gzip.compress(backfill.raw, mtime=0))
+    # Nothing chains to a backfill digest: without its saved signature it proves nothing.
+    report = run(trail)
+    assert digest_rows(report)[backfill.key][0] == DigestStatus.UNPROVEN
+    assert file_rows(report)[late] == FileStatus.UNPROVEN
+    doc = json.loads(trail.signatures_file.read_text())
+    doc["signatures"].append({"s3Object": backfill.key, "signature": backfill.signature})
+    trail.signatures_file.write_text(json.dumps(doc))
+    report = run(trail)
+    assert report.ok, report.problems()
+    assert file_rows(report)[late] == FileStatus.VALID
+    assert {d.key: d.backfill for d in report.digests}[backfill.key] is True
