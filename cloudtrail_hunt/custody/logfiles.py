@@ -151,8 +151,12 @@ def _name_time(path: str) -> str | None:
 
 
 def _direct(base: str | None, path: str) -> SourceObject | None:
-    """A listed-object record for a key the listing did not cover (outside the day range)."""
-    if base is None:
+    """A listed-object record for a key the listing did not cover (outside the day range).
+
+    Only a key in the CloudTrail log layout, without ``..``, is looked up: a digest's
+    ``s3Object`` never leads a read outside the source (it is then reported missing).
+    """
+    info = parse_key(path)
+    if base is None or info.kind != "events" or ".." in path.split("/"):
         return None
-    uri = base + path
-    return SourceObject(uri=uri, key=path, size=0, etag="", info=parse_key(path))
+    return SourceObject(uri=base + path, key=path, size=0, etag="", info=info)

@@ -287,3 +287,28 @@ def test_a_backfill_digest_counts(trail: Trail) -> None:
     assert report.ok, report.problems()
     assert file_rows(report)[late] == FileStatus.VALID
     assert {d.key: d.backfill for d in report.digests}[backfill.key] is True
+
+
+def test_a_listed_key_never_leads_a_read_outside_the_source(tmp_path: Path) -> None:
+    # A signed digest (here: signed with the trusted test key) naming "../" paths.
+    outside = tmp_path / "secret.json.gz"
+    outside.write_bytes(gzip.compress(b"{}", mtime=0))
+    trail = build_trail(tmp_path / "t", accounts=("111111111111",), regions=("us-east-1",), hours=1)
+    writer = DigestChainWriter(
+        synthetic_key("tests"),
+        bucket=BUCKET,
+        logs_root=f"AWSLogs/{ORG}/111111111111",
+        region="us-east-1",
+        trail=TRAIL,
+        home_region=HOME,
+    )
+    sneaky = f"AWSLogs/{ORG}/111111111111/CloudTrail/us-east-1/../../../../../../secret.json.gz"
+    entry = {"s3Object": sneaky, "hashValue": hashlib.sha256(b"{}").hexdigest()}
+    signed = writer.add(START + timedelta(hours=3), START + timedelta(hours=4), [entry])
+    (trail.root / signed.key).parent.mkdir(parents=True, exist_ok=True)
+    (trail.root / signed.key).write_bytes(gzip.compress(signed.raw, mtime=0))
+    doc = {"signatures": [{"s3Object": signed.key, "signature": signed.signature}]}
+    trail.signatures_file.write_text(json.dumps(doc))
+    report = run(trail)
+    rows = {f.key: f for f in report.files}
+    assert rows[sneaky].status == FileStatus.MISSING and rows[sneaky].uri is None
