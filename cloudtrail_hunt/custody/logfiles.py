@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from isal import isal_zlib
@@ -56,6 +59,79 @@ def content_sha256(data: bytes) -> tuple[str | None, str | None]:
     return hashlib.sha256(raw).hexdigest(), None
 
 
+Hashed = tuple[str | None, str | None] | ObjectError
+
+
+class Hasher:
+    """Reads and hashes the listed log files in the background, from the moment they are listed.
+
+    The digests are read and checked meanwhile on the calling thread (JSON and signatures hold
+    the GIL, inflating and SHA-256 do not), so the two overlap. At most ``4 * workers`` files are
+    held in memory. `need` says which files the valid digests list; the others are skipped.
+    """
+
+    def __init__(self, source: Source, objects: list[SourceObject]) -> None:
+        self._futures: dict[str, Future[Hashed | None]] = {o.uri: Future() for o in objects}
+        self._needed: set[str] | None = None
+        self._wanted_futures: set[Future[Hashed | None]] = set()
+        self._stop = threading.Event()
+        self._slots = threading.BoundedSemaphore(4 * _HASH_WORKERS)
+        self._pool = ThreadPoolExecutor(_HASH_WORKERS, thread_name_prefix="custody-hash")
+        self._feeder = threading.Thread(
+            target=self._feed, args=(source, objects), name="custody-read", daemon=True
+        )
+        self._feeder.start()
+
+    def _feed(self, source: Source, objects: list[SourceObject]) -> None:
+        try:
+            for obj, data in source.fetch(objects):
+                if self._stop.is_set():
+                    break
+                self._slots.acquire()
+                self._pool.submit(self._hash, self._futures[obj.uri], data)
+        except BaseException as exc:  # noqa: BLE001 (handed to whoever waits for a result)
+            for future in self._futures.values():
+                if not future.done():
+                    future.set_exception(exc)
+
+    def _hash(self, future: Future[Hashed | None], data: bytes | ObjectError) -> None:
+        try:
+            wanted = self._needed is None or future in self._wanted_futures
+            if isinstance(data, ObjectError):
+                future.set_result(data)
+            else:
+                future.set_result(content_sha256(data) if wanted else None)
+        except BaseException as exc:  # noqa: BLE001
+            future.set_exception(exc)
+        finally:
+            self._slots.release()
+
+    def need(self, uris: set[str]) -> None:
+        """Only these files' hashes will be asked for; skip hashing the others."""
+        self._wanted_futures = {self._futures[u] for u in uris if u in self._futures}
+        self._needed = uris
+
+    def result(self, uri: str) -> Hashed:
+        """The hash of a listed file's content (waiting for it), or why it could not be read."""
+        value = self._futures[uri].result()
+        if value is None:  # pragma: no cover (only files `need` did not name are skipped)
+            msg = f"{uri}: asked for a file `need` did not name"
+            raise RuntimeError(msg)
+        return value
+
+    def close(self) -> None:
+        """Stop reading, drop what has not started, wait for what has."""
+        self._stop.set()
+        self._feeder.join()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Hasher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def check_files(
     source: Source,
     logs: dict[str, SourceObject],
@@ -64,6 +140,7 @@ def check_files(
     base: str | None,
     report: VerifyReport,
     on_progress: Progress | None,
+    hasher: Hasher,
 ) -> None:
     expected: dict[str, tuple[str, str, Digest]] = {}
     for path, digest in valid.items():
@@ -75,20 +152,32 @@ def check_files(
         if item.digest is not None and item.path not in valid:
             for entry in item.digest.log_files:
                 unproven.setdefault(logs_path(entry.key) or entry.key, item.path)
-    targets = [logs.get(path) or _direct(base, path) for path in sorted(expected)]
+    hasher.need({logs[p].uri for p in expected if p in logs})
+    # Listed files come from the background hasher; a file a digest lists that the listing did
+    # not cover (a neighbouring day) is read here.
+    direct = [_direct(base, p) for p in sorted(expected) if p not in logs]
+    targets = [logs[p] for p in sorted(expected) if p in logs] + [t for t in direct if t]
     total = len(targets)
-    fetched = source.fetch(t for t in targets if t is not None)
-    # Inflating and hashing release the GIL: threads use every core, results stay in order.
-    hashed = _ordered_map(_hash_fetched, fetched, _HASH_WORKERS)
-    for done, ((obj, data), (actual, error)) in enumerate(hashed, start=1):
+    listed_results = ((logs[p], hasher.result(logs[p].uri)) for p in sorted(expected) if p in logs)
+    fetched = source.fetch(t for t in direct if t is not None)
+    direct_results = _ordered_map(_hash_fetched, fetched, _HASH_WORKERS)
+    results = chain(
+        listed_results,
+        (
+            (obj, data if isinstance(data, ObjectError) else hashed)
+            for (obj, data), hashed in direct_results
+        ),
+    )
+    for done, (obj, outcome) in enumerate(results, start=1):
         path = logs_path(obj.uri) or obj.key
         recorded, digest_path, digest = expected[path]
         listed = path in logs
-        if isinstance(data, ObjectError):
-            missing = "no such" in data.reason.lower()
+        if isinstance(outcome, ObjectError):
+            missing = "no such" in outcome.reason.lower()
             status = FileStatus.MISSING if missing else FileStatus.UNREADABLE
-            detail = "" if missing else data.reason
+            detail = "" if missing else outcome.reason
         else:
+            actual, error = outcome
             ok = actual is not None and same_hash(recorded, actual)
             status = FileStatus.VALID if ok else FileStatus.MODIFIED
             detail = error or ("" if ok else f"SHA-256 {actual}, {digest_path} recorded {recorded}")

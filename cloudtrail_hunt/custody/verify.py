@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from cloudtrail_hunt.custody.chain import check_chains, read_digests, saved_but_absent
 from cloudtrail_hunt.custody.digest import logs_path
-from cloudtrail_hunt.custody.logfiles import Progress, check_files, content_sha256
+from cloudtrail_hunt.custody.logfiles import Hasher, Progress, check_files, content_sha256
 from cloudtrail_hunt.custody.report import VerifyReport
 from cloudtrail_hunt.errors import ConfigError
 from cloudtrail_hunt.ingest.layout import ListingRequest
@@ -110,11 +110,13 @@ def verify_source(
             logs[path] = obj
     base = next((obj.uri[: len(obj.uri) - len(path)] for obj, path in digest_objects), None)
     base = next((obj.uri[: len(obj.uri) - len(path)] for path, obj in logs.items()), base)
-    found = read_digests(source, digest_objects)
     range_end = datetime.combine(spill, datetime.min.time(), UTC) if spill else None
     report = VerifyReport(source=source.root)
-    valid = check_chains(found, keys, signatures or {}, start, range_end, report)
-    request = ListingRequest.build(start=start, end=spill, accounts=accounts, regions=regions)
-    saved_but_absent(signatures or {}, found, request, report)
-    check_files(source, logs, valid, found, base, report, on_progress)
+    # Log files are read and hashed in the background while the digests are checked.
+    with Hasher(source, [logs[p] for p in sorted(logs)]) as hasher:
+        found = read_digests(source, digest_objects)
+        valid = check_chains(found, keys, signatures or {}, start, range_end, report)
+        request = ListingRequest.build(start=start, end=spill, accounts=accounts, regions=regions)
+        saved_but_absent(signatures or {}, found, request, report)
+        check_files(source, logs, valid, found, base, report, on_progress, hasher)
     return report
