@@ -55,6 +55,7 @@ AREAS: tuple[str, ...] = (
     "cloudtrail_hunt.cli_cache",
     "cloudtrail_hunt.cli_detections",
     "cloudtrail_hunt.cli_workbench",
+    "cloudtrail_hunt.cli_custody",
 )
 #: Output formats (cloudtrail_hunt.output.FORMATS and detect.findings.FORMATS; kept here so the
 #: parser does not import Polars; tests/test_cli.py checks they agree).

@@ -1,4 +1,4 @@
-"""The S3 layout writer: org-trail log files, a few digest files and the Insights events."""
+"""The S3 layout writer: org-trail log files, their digest files and the Insights events."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ import msgspec
 
 from cloudtrail_hunt.synth.background import bulk_day
 from cloudtrail_hunt.synth.catalog import build_templates
+from cloudtrail_hunt.synth.digests import write_digests
 from cloudtrail_hunt.synth.identities import Org
-from cloudtrail_hunt.synth.records import Ids, iso
+from cloudtrail_hunt.synth.records import Ids
 from cloudtrail_hunt.synth.schedule import Schedule
 from cloudtrail_hunt.synth.trail import DAY, Trail
 
@@ -84,7 +85,6 @@ def write_trail(
     encoder = msgspec.json.Encoder()
     root = out / "AWSLogs" / org.org_id
     extra = {(a, r) for (a, r, _) in trail.extras}
-    digest_day = sched.hunt
     for account in org.accounts:
         acct = account.id
         where = sorted(set(regions) | {r for a, r in extra if a == acct})
@@ -115,7 +115,6 @@ def write_trail(
                     recs = [p[1] for p in merged]
                 if not recs:
                     continue
-                digest = acct == org.management.id and region == DIGEST_REGION and d == digest_day
                 _write_day(
                     root,
                     acct,
@@ -127,9 +126,10 @@ def write_trail(
                     rng,
                     encoder,
                     stats,
-                    digest,
                 )
-    _write_digests(root, org, sched, stats, encoder, seed)
+    stats.objects += write_digests(
+        out, org, stats.digested, seed=seed, trail=TRAIL_NAME, home_region=DIGEST_REGION
+    )
     _write_insights(root, insights, encoder, stats, seed)
     return stats
 
@@ -145,7 +145,6 @@ def _write_day(
     rng: random.Random,
     encoder: msgspec.json.Encoder,
     stats: WriteStats,
-    digest: bool,
 ) -> None:
     ymd = time.strftime("%Y/%m/%d", time.gmtime(day_start))
     stamp = time.strftime("%Y%m%d", time.gmtime(day_start))
@@ -176,83 +175,20 @@ def _write_day(
             os.close(fd)
         stats.objects += 1
         stats.events += j - i
-        if digest:
-            key = f"AWSLogs/{root.name}/{acct}/CloudTrail/{region}/{ymd}/{name}"
-            stats.digested.append(
-                (
-                    key,
-                    hashlib.sha256(raw).hexdigest(),
-                    chunk[0]["eventTime"],
-                    chunk[-1]["eventTime"],
-                    day_start + last,
-                )
+        # Every file is digested: delivered (for the digests) at the end of its slice.
+        stats.digested.append(
+            (
+                f"AWSLogs/{root.name}/{acct}/CloudTrail/{region}/{ymd}/{name}",
+                hashlib.sha256(raw).hexdigest(),
+                chunk[0]["eventTime"],
+                chunk[-1]["eventTime"],
+                day_start + last,
             )
+        )
         i = j
 
 
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-
-def _write_digests(
-    root: Path,
-    org: Org,
-    sched: Schedule,
-    stats: WriteStats,
-    encoder: msgspec.json.Encoder,
-    seed: int,
-) -> None:
-    """Hourly digest files of the management account for the first three delivery hours of the
-    first hunt day (CloudTrail writes one an hour; a few are enough to exercise the shape)."""
-    if not stats.digested:
-        return
-    ids = Ids(random.Random(f"{seed}/digest"))
-    acct = org.management.id
-    hours = sorted({f[4] - f[4] % 3600 for f in stats.digested})[:3]
-    prev: tuple[str, str] | None = None
-    fingerprint = ids.hex(32)
-    for lo in hours:
-        hi = lo + 3600
-        files = [f for f in stats.digested if lo <= f[4] < hi]
-        ymd = time.strftime("%Y/%m/%d", time.gmtime(hi))
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(hi))
-        key = (
-            f"AWSLogs/{root.name}/{acct}/CloudTrail-Digest/{DIGEST_REGION}/{ymd}/"
-            f"{acct}_CloudTrail-Digest_{DIGEST_REGION}_{TRAIL_NAME}_{DIGEST_REGION}_{stamp}"
-            ".json.gz"
-        )
-        doc = {
-            "awsAccountId": acct,
-            "digestStartTime": iso(lo),
-            "digestEndTime": iso(hi),
-            "digestS3Bucket": org.trail_bucket,
-            "digestS3Object": key,
-            "digestPublicKeyFingerprint": fingerprint,
-            "digestSignatureAlgorithm": "SHA256withRSA",
-            "newestEventTime": max((f[3] for f in files), default=None),
-            "oldestEventTime": min((f[2] for f in files), default=None),
-            "previousDigestS3Bucket": org.trail_bucket if prev else None,
-            "previousDigestS3Object": prev[0] if prev else None,
-            "previousDigestHashValue": prev[1] if prev else None,
-            "previousDigestHashAlgorithm": "SHA-256" if prev else None,
-            "previousDigestSignature": ids.hex(512) if prev else None,
-            "logFiles": [
-                {
-                    "s3Bucket": org.trail_bucket,
-                    "s3Object": f[0],
-                    "hashValue": f[1],
-                    "hashAlgorithm": "SHA-256",
-                    "newestEventTime": f[3],
-                    "oldestEventTime": f[2],
-                }
-                for f in files
-            ],
-        }
-        raw, data = _gz(doc, encoder)
-        path = root.parent.parent / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        stats.objects += 1
-        prev = (key, hashlib.sha256(raw).hexdigest())
 
 
 def _write_insights(
