@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from cloudtrail_hunt.cli import instant
+from cloudtrail_hunt.errors import CloudTrailHuntError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -44,8 +48,10 @@ def add_parsers(commands: Any) -> None:
     who.add_argument("--access-key", help="access key id to start from")
     who.add_argument("--session", help="role session (or any principal) ARN to start from")
     who.add_argument("--finding", help="finding id (see `hunt --format jsonl`) to start from")
-    trace.add_argument("--start", help="read the trail from (YYYY-MM-DD or ISO datetime, UTC)")
-    trace.add_argument("--end", help="read the trail until, exclusive")
+    trace.add_argument(
+        "--start", type=instant, help="read the trail from (YYYY-MM-DD or ISO datetime, UTC)"
+    )
+    trace.add_argument("--end", type=instant, help="read the trail until, exclusive")
     _output(trace)
 
     evidence = commands.add_parser(
@@ -76,11 +82,25 @@ def _who(parser: argparse.ArgumentParser, *, principal: bool, required: bool = T
     who.add_argument("--finding", help="finding id (see `hunt --format jsonl`)")
 
 
+def _span(text: str) -> timedelta:
+    """argparse type for --before/--after: a usage error (exit 2) before any work starts."""
+    from cloudtrail_hunt.workbench.subject import parse_span
+
+    try:
+        return parse_span(text)
+    except CloudTrailHuntError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.what}; {exc.hint}") from None
+
+
 def _window(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--before", default="2h", help="span before the instant (default 2h)")
-    parser.add_argument("--after", default="24h", help="span after the instant (default 24h)")
     parser.add_argument(
-        "--at", help="the instant (ISO, UTC); default: the finding's first_seen or first event"
+        "--before", type=_span, default="2h", help="span before the instant (default 2h)"
+    )
+    parser.add_argument(
+        "--after", type=_span, default="24h", help="span after the instant (default 24h)"
+    )
+    parser.add_argument(
+        "--at", type=instant, help="the instant (ISO, UTC); default: the finding's first_seen or first event"
     )
 
 
