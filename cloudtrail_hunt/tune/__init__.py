@@ -1,0 +1,1 @@
+"""Threshold tuning against 30-day baselines: backtests, recommendations, calibrations, charts."""
