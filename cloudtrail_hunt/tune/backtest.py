@@ -29,7 +29,15 @@ from cloudtrail_hunt.errors import ConfigError, DetectionError
 from cloudtrail_hunt.ingest.lake import latest_event, latest_time, to_utc
 from cloudtrail_hunt.source import Source, open_source
 
-__all__ = ["AXES", "Backtest", "Setting", "backtest", "parse_grid", "resolve_signal"]
+__all__ = [
+    "AXES",
+    "Backtest",
+    "Setting",
+    "backtest",
+    "default_range",
+    "parse_grid",
+    "resolve_signal",
+]
 
 #: The days a backtest replays by default: the guide's 30-day calibration window.
 DEFAULT_RANGE = timedelta(days=30)
@@ -188,12 +196,15 @@ class Backtest:
         return (self.end - self.start) / timedelta(days=1)
 
 
-def _range(
+def default_range(
     frame: pl.LazyFrame,
     source: Source,
-    start: datetime | None,
-    end: datetime | None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    days: timedelta = DEFAULT_RANGE,
 ) -> tuple[datetime, datetime]:
+    """``[start, end)``: by default `end` is the end of the last day of data and `start` is
+    `days` before it."""
     if end is None:
         lake = _lake_of(source)
         latest = latest_event(lake) if lake is not None else latest_time(frame)
@@ -202,7 +213,7 @@ def _range(
         end = datetime(latest.year, latest.month, latest.day, tzinfo=latest.tzinfo) + timedelta(
             days=1
         )
-    return (start or end - DEFAULT_RANGE), end
+    return (start or end - days), end
 
 
 def backtest(
@@ -248,7 +259,7 @@ def backtest(
     chosen = settings(current, grid or {})
     frame = open_source(source)
     lo, hi = to_utc(start), to_utc(end)
-    lo, hi = _range(frame, source, lo, hi)
+    lo, hi = default_range(frame, source, lo, hi)
     site = site if site is not None else default_site(source)
     # What hunt(detections=[detection]) reads: its frame reaches back as far as the longest
     # baseline of the detection, and its scan as far as the detection's event signals need.
