@@ -12,6 +12,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from cloudtrail_hunt import cli_tune
 from cloudtrail_hunt.detect.findings import FORMATS as FINDING_FORMATS
 from cloudtrail_hunt.errors import CloudTrailHuntError
 from cloudtrail_hunt.output import FORMATS
@@ -104,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     synth.add_argument("--events-per-day", type=int, default=100, help="per account and region")
     synth.add_argument("--files-per-day", type=int, default=8)
     synth.add_argument("--no-scenarios", action="store_true", help="benign background only")
+    cli_tune.add_parsers(commands)
     return parser
 
 
@@ -279,6 +281,8 @@ _COMMANDS = {
     "quarantine": _quarantine,
     "query": _query,
     "synth": _synth,
+    "tune": cli_tune.tune,
+    "calibrate": cli_tune.calibrate,
 }
 
 

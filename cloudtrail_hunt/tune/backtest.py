@@ -384,7 +384,7 @@ def _report(
                 **{a: _show(a, getattr(setting.threshold, a)) for a in AXES},
                 "current": setting is current,
                 "alerts": frame.height,
-                "alerts_per_day": frame.height / days if days else 0.0,
+                "alerts_per_day": round(frame.height / days, 3) if days else 0.0,
                 "max_per_day": int(per_day["len"].max() or 0),
                 "entities": frame.select("account", "principal").unique().height,
                 "max_per_entity_week": int(per_entity_week["len"].max() or 0),
