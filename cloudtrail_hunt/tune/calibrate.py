@@ -29,7 +29,7 @@ from cloudtrail_hunt import expr as ct
 from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect import engine, registry
 from cloudtrail_hunt.detect.baselines import daily_distinct, moving_vs_baseline
-from cloudtrail_hunt.detect.hunt import BASELINE, default_site
+from cloudtrail_hunt.detect.hunt import BASELINE, default_side_inputs, default_site
 from cloudtrail_hunt.detect.model import Signal
 from cloudtrail_hunt.detect.site import Site
 from cloudtrail_hunt.errors import ConfigError
@@ -397,8 +397,9 @@ def calibrate(
 ) -> Calibration:
     """The calibration the guide prescribes for `detection` (an id or ``aws-iam-NN``).
 
-    `ledger` (control 03 only) is the onboarding ledger CSV; `site` the organisation facts
-    (by default `side_inputs/org.json` beside raw logs).
+    `ledger` (control 03 only) is the onboarding ledger CSV, by default
+    `side_inputs/onboarding-ledger.csv` beside raw logs when there is one; `site` the
+    organisation facts (by default `side_inputs/org.json` beside raw logs).
     """
     ids = [d.id for d in registry.select(registry.load(), [detection])]
     number = ids[0].split("-")[2]
@@ -412,7 +413,11 @@ def calibrate(
     if number in ("02", "03", "04", "07", "08"):
         kwargs["site"] = site
     if number == "03":
-        kwargs["ledger"] = ledger
+        side_inputs = default_side_inputs(source)
+        beside = side_inputs / "onboarding-ledger.csv" if side_inputs else None
+        kwargs["ledger"] = (
+            ledger if ledger is not None or not beside or not beside.is_file() else beside
+        )
     frame = run(source, **kwargs)
     if number == "04":
         frame = frame.with_columns(gap_minutes=pl.col("gap").dt.total_seconds() / 60)

@@ -243,3 +243,16 @@ def test_calibrate_dispatches_and_refuses_controls_without_one() -> None:
     assert calibration.frame["logins"].sum() == 1 and calibration.threshold == 1
     with pytest.raises(ConfigError, match="no calibration for aws-iam-05"):
         calibrate(frame, "aws-iam-05", end=END)
+
+
+def test_03_reads_the_ledger_beside_raw_logs(generated_lake: Path) -> None:
+    from cloudtrail_hunt.synth.ledger import LEDGER, NEVER_SEEN
+
+    logs = generated_lake.parent / "logs"
+    assert (logs / LEDGER).is_file()
+    found = calibrate(logs, "aws-iam-03").frame
+    never = found.filter(pl.col("status") == "never seen")["user"].to_list()
+    assert NEVER_SEEN in never
+    # The ledger holds break-glass and legacy users only: any other console user is unknown.
+    unknown = found.filter(pl.col("status") == "unknown")["user"].to_list()
+    assert all(not u.startswith(("break-glass-", "legacy-")) for u in unknown)

@@ -18,7 +18,7 @@ def test_tune_recommends_writes_the_config_and_the_hunt_reads_it(
     config.write_text(CONFIG)
     done = run(
         "tune", str(sample_lake), "--signal", SIGNAL, "--grid", "count=2,3", "--grid",
-        "window=2h", "--budget", "tickets=2/day", "--format", "jsonl",
+        "window=2h", "--budget", "tickets=100/day", "--format", "jsonl",
         "--write-config", str(config),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
