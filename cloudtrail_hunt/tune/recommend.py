@@ -178,19 +178,29 @@ def write_config(
         document = tomlkit.parse(old)
     except tomlkit.exceptions.ParseError as error:
         raise _usage(_FILE_KEY, f"cannot read it: {error}", file=str(path)) from None
-    table = document
-    for key in ("detections", detection.id, "thresholds", sig.name):
-        if key not in table:
-            table[key] = tomlkit.table(is_super_table=True)
-        table = table[key]  # type: ignore[assignment]
-    if tier_name not in table:
-        table[tier_name] = tomlkit.table()
-    override = table[tier_name]
-    for name in _TUNABLE:
-        if name in overrides:
-            override[name] = overrides[name]  # type: ignore[index]
-        elif name in override:  # type: ignore[operator]
-            del override[name]  # type: ignore[attr-defined]
+    # Walk to the override's table, creating only what an override needs; a table the write
+    # leaves empty is removed with its empty parents.
+    path_keys = ("detections", detection.id, "thresholds", sig.name, tier_name)
+    tables = [document]
+    for depth, key in enumerate(path_keys):
+        if key not in tables[-1]:
+            if not overrides:
+                break
+            last = depth == len(path_keys) - 1
+            tables[-1][key] = tomlkit.table(is_super_table=not last)
+        tables.append(tables[-1][key])  # type: ignore[arg-type]
+    else:
+        override = tables[-1]
+        for name in _TUNABLE:
+            if name in overrides:
+                override[name] = overrides[name]  # type: ignore[index]
+            elif name in override:  # type: ignore[operator]
+                del override[name]  # type: ignore[attr-defined]
+        for parent, key, child in reversed(
+            list(zip(tables[:-1], path_keys, tables[1:], strict=True))
+        ):
+            if len(child) == 0:  # type: ignore[arg-type]
+                del parent[key]  # type: ignore[attr-defined]
     new = tomlkit.dumps(document)
     # Validate the new text as the hunt will read it, beside the file (org_json is relative).
     path.parent.mkdir(parents=True, exist_ok=True)
