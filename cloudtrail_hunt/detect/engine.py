@@ -106,6 +106,7 @@ def run(
     out = pl.DataFrame(findings, schema=FINDING_SCHEMA)
     return out.sort(["first_seen", "detection", "signal", "tier", "principal"], nulls_last=True)
 
+
 # ── Steps of `run` callable on their own (the backtest of cloudtrail_hunt.tune replays one scan
 # and one match pass through `window` for each setting of a grid) ────────────────────────────
 
@@ -135,10 +136,10 @@ def match_pass(
     lo: datetime,
     hi: datetime,
     site: Site,
-    trail_end: datetime | None = None,
 ) -> pl.DataFrame:
     """The engine's one scan and match pass over ``[lo, hi)``: every event signal's matches."""
-    return _scan(frame, detections, lo, hi, site, trail_end).matches
+    # Only computed signals read the trail's end; giving `hi` spares the scan reading it.
+    return _scan(frame, detections, lo, hi, site, trail_end=hi).matches
 
 
 def signal_rows(
@@ -164,9 +165,12 @@ def window(
     threshold: Threshold,
     start: datetime,
     end: datetime,
+    records: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """The findings of one threshold over a signal's rows (from `signal_rows`) in the range."""
-    found = _findings(rows, detection, signal, threshold, start, end)
+    """The findings of one threshold over a signal's rows (from `signal_rows`) in the range.
+
+    `records` is ``rows.to_dicts()`` when the caller windows the same rows many times."""
+    found = _findings(rows, detection, signal, threshold, start, end, records)
     if learned is not None:
         for finding in found:
             finding["baseline"] = learned
@@ -420,11 +424,12 @@ def _findings(
     threshold: Threshold,
     start: datetime,
     end: datetime,
+    records: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     if rows.is_empty():
         return []
     keys = list(threshold.group_by)
-    hits = _hits(rows, threshold, keys)
+    hits = _hits(rows, threshold, keys, records)
     if threshold.batch is not None or threshold.digest is not None:
         grouped = _periods(hits, threshold, keys)
     else:
@@ -482,9 +487,14 @@ def _evidence(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"event_id": row[_ID], "source": row[_SOURCE], "index": row[_INDEX], _TIME: row[_TIME]}
 
 
-def _hits(rows: pl.DataFrame, threshold: Threshold, keys: list[str]) -> list[dict[str, Any]]:
+def _hits(
+    rows: pl.DataFrame,
+    threshold: Threshold,
+    keys: list[str],
+    records: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """Each match that satisfies the threshold, with the events that made it fire."""
-    records = rows.to_dicts()
+    records = rows.to_dicts() if records is None else records  # read only below
     if threshold.window is None and threshold.count == 1 and threshold.distinct is None:
         return [{**r, "evidence": [_evidence(r)]} for r in records]
     window = threshold.window or timedelta(days=36_500)

@@ -271,26 +271,24 @@ def backtest(
     frame = frame.filter(pl.col(schema.EVENT_TIME) >= lo - history)
     alone = replace(detection, signals=(sig,))  # scan for this signal only
     matches = engine.match_pass(frame, [alone], lo=lo - max(reach.values()), hi=hi, site=site)
-    rows_by_reach: dict[timedelta, tuple[pl.DataFrame, str | None]] = {}
-    found: list[dict[str, Any]] = []
+    rows_by_reach: dict[timedelta, tuple[pl.DataFrame, str | None, list[dict[str, Any]]]] = {}
+    found: dict[str, list[dict[str, Any]]] = {}
     for done, setting in enumerate(chosen):
         back = reach[setting.threshold]
         if back not in rows_by_reach:
             scoped = matches.filter(pl.col(engine._TIME) >= lo - back)
-            rows_by_reach[back] = engine.signal_rows(
-                scoped, alone, sig, detection_tuning.allow, BASELINE
-            )
-        rows, learned = rows_by_reach[back]
-        for finding in engine.window(rows, learned, detection, sig, setting.threshold, lo, hi):
-            found.append({**finding, "setting": setting.label})
+            rows, learned = engine.signal_rows(scoped, alone, sig, detection_tuning.allow, BASELINE)
+            rows_by_reach[back] = (rows, learned, rows.to_dicts())
+        rows, learned, records = rows_by_reach[back]
+        fired = engine.window(rows, learned, detection, sig, setting.threshold, lo, hi, records)
+        # The order `hunt` sorts findings in; the report indexes the current ones by it.
+        found[setting.label] = sorted(fired, key=_finding_order)
         if on_progress is not None:
             on_progress(done + 1, len(chosen))
-    findings = pl.DataFrame(found, schema={**FINDING_SCHEMA, "setting": pl.String()}).sort(
-        ["setting", "first_seen", "principal"], nulls_last=True
-    )
+    findings = _findings_frame(found, list(detection.response))
     current_setting = next(s for s in chosen if s.threshold == current)
-    in_range, _ = rows_by_reach[reach[current]]
-    summary, daily, changes = _report(findings, chosen, current_setting, lo, hi)
+    in_range = rows_by_reach[reach[current]][0]
+    summary, daily, changes = _report(findings, found, chosen, current_setting, lo, hi)
     return Backtest(
         detection=detection.id,
         signal=sig.name,
@@ -352,28 +350,48 @@ def _evidence_keys(evidence: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
     return {(e["source"], e["index"], e["event_id"]) for e in evidence}
 
 
+def _finding_order(finding: dict[str, Any]) -> tuple[Any, ...]:
+    principal = finding["principal"]
+    return (finding["first_seen"], principal is None, principal or "")
+
+
+def _findings_frame(found: dict[str, list[dict[str, Any]]], response: list[str]) -> pl.DataFrame:
+    """Every setting's findings as one frame in the findings schema, plus ``setting``."""
+    # The guide's response is the same on every finding: added once, not built per row.
+    columns = [c for c in FINDING_SCHEMA.names() if c != "response"]
+    rows = [
+        {**{c: f[c] for c in columns}, "setting": label}
+        for label, fired in found.items()
+        for f in fired
+    ]
+    schema = {c: FINDING_SCHEMA[c] for c in columns} | {"setting": pl.String()}
+    frame = pl.DataFrame(rows, schema=schema)
+    answer = pl.Series("response", [response], dtype=FINDING_SCHEMA["response"])
+    return frame.with_columns(pl.lit(answer).first().alias("response")).select(
+        *FINDING_SCHEMA.names(), "setting"
+    )
+
+
 def _report(
     findings: pl.DataFrame,
+    found: dict[str, list[dict[str, Any]]],
     chosen: list[Setting],
     current: Setting,
     start: datetime,
     end: datetime,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     days = (end - start) / timedelta(days=1)
-    by_setting = {s.label: findings.filter(pl.col("setting") == s.label) for s in chosen}
-    events = {
-        label: set().union(*(_evidence_keys(e) for e in frame["evidence"].to_list()))
-        for label, frame in by_setting.items()
-    }
-    mine = by_setting[current.label].with_row_index("finding")
+    keys = {label: [_evidence_keys(f["evidence"]) for f in fired] for label, fired in found.items()}
+    events = {label: set().union(*sets) for label, sets in keys.items()}
+    mine = findings.filter(pl.col("setting") == current.label).with_row_index("finding")
     change_rows, rows = [], []
     for setting in chosen:
-        frame = by_setting[setting.label]
-        kept = [bool(_evidence_keys(e) & events[setting.label]) for e in mine["evidence"].to_list()]
+        frame = findings.filter(pl.col("setting") == setting.label)
+        kept = [bool(k & events[setting.label]) for k in keys[current.label]]
         change_rows += [
             {"setting": setting.label, "finding": i, "kept": k} for i, k in enumerate(kept)
         ]
-        new = sum(not (_evidence_keys(e) & events[current.label]) for e in frame["evidence"])
+        new = sum(not (k & events[current.label]) for k in keys[setting.label])
         per_day = frame.group_by(pl.col("first_seen").dt.date()).len()
         per_entity_week = frame.group_by(
             "account", "principal", pl.col("first_seen").dt.truncate("1w")
