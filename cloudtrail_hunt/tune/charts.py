@@ -48,6 +48,16 @@ def _data(frame: pl.DataFrame) -> alt.Data:
     return alt.Data(values=chart_values(frame))
 
 
+def _rule(name: str, value: float, axis: str) -> alt.Chart:
+    """A dashed red line at `value` across the plot (a budget, a threshold, the 3x line)."""
+    import altair as alt
+
+    rule = alt.Chart(_data(pl.DataFrame({name: [value]}))).mark_rule(
+        color="#e45756", strokeDash=[6, 3]
+    )
+    return rule.encode(**{axis: f"{name}:Q"})
+
+
 def _top(frame: pl.DataFrame, entity: str, weight: str, top: int = TOP) -> pl.DataFrame:
     """`frame` with all but the `top` heaviest entities renamed ``other``."""
     ranked = (
@@ -93,12 +103,7 @@ def tradeoff(result: Backtest, recommendation: Recommendation | None = None) -> 
         ),
     ]
     if limit is not None:
-        rule = pl.DataFrame({"budget": [limit]})
-        layers.append(
-            alt.Chart(_data(rule))
-            .mark_rule(color="#e45756", strokeDash=[6, 3])
-            .encode(y="budget:Q")
-        )
+        layers.append(_rule("budget", limit, "y"))
     return alt.layer(*layers).properties(
         title=f"{result.detection}/{result.signal}: {title}", width=_WIDTH, height=_HEIGHT
     )
@@ -157,12 +162,7 @@ def entity_distribution(
         )
     ]
     if threshold is not None:
-        rule = pl.DataFrame({"threshold": [threshold]})
-        layers.append(
-            alt.Chart(_data(rule))
-            .mark_rule(color="#e45756", strokeDash=[6, 3])
-            .encode(x="threshold:Q")
-        )
+        layers.append(_rule("threshold", threshold, "x"))
     return alt.layer(*layers).properties(title=title, width=_WIDTH, height=_HEIGHT)
 
 
@@ -209,9 +209,7 @@ def ratio_series(frame: pl.DataFrame, factor: float = 3.0) -> alt.LayerChart:
             color=alt.Color("role:N"),
             tooltip=["role:N", "day:T", "ratio:Q", "distinct:Q"],
         ),
-        alt.Chart(_data(pl.DataFrame({"line": [factor]})))
-        .mark_rule(color="#e45756", strokeDash=[6, 3])
-        .encode(y="line:Q"),
+        _rule("line", factor, "y"),
     ]
     return alt.layer(*layers).properties(
         title="Distinct role-assumers: 7-day average against the 90-day baseline",
