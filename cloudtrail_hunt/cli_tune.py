@@ -19,6 +19,7 @@ from typing import Any
 
 EXIT_OK, EXIT_ERROR = 0, 2
 _CHART, _WRITE, _DAYS = "--chart", "--write-config", "--days"
+_LEDGER_USERS = ("aws-iam-03", "aws-iam-03-identity-center")
 _TUNE_FORMATS = ("table", "jsonl", "csv")
 _SUMMARY = (
     "setting", "current", "fits", "recommended", "alerts", "alerts_per_day", "max_per_day",
@@ -80,11 +81,16 @@ def _chart_folder(path: str | None) -> None:
         raise ConfigError(_CHART, f"{path} exists and is not a folder")
 
 
-def _config(args: argparse.Namespace) -> Any:
+def _config(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The site config (or None) and the site facts: the config's, else those beside raw logs
+    (read before raw logs become the cache lake, which has no side inputs)."""
     from cloudtrail_hunt.config import load_config
     from cloudtrail_hunt.detect import registry
+    from cloudtrail_hunt.detect.hunt import default_site
 
-    return load_config(args.config, registry.load()) if args.config else None
+    config = load_config(args.config, registry.load()) if args.config else None
+    site = config.site if config and config.site else default_site(args.source)
+    return config, site
 
 
 def tune(args: argparse.Namespace) -> int:
@@ -105,7 +111,7 @@ def tune(args: argparse.Namespace) -> int:
     if args.write_config and not budgets:
         raise ConfigError(_WRITE, "needs a --budget to choose a setting by")
     _chart_folder(args.chart)
-    config = _config(args)
+    config, site = _config(args)
     source = _cached_lake(args.source)
     with progress_bar("backtest", enabled=args.format == "table") as advance:
         result = backtest(
@@ -115,7 +121,7 @@ def tune(args: argparse.Namespace) -> int:
             start=args.start,
             end=args.end,
             tier=args.tier,
-            site=config.site if config else None,
+            site=site,
             tuning=config.tuning if config else None,
             on_progress=advance,
         )
@@ -183,6 +189,7 @@ def calibrate(args: argparse.Namespace) -> int:
     from cloudtrail_hunt import output
     from cloudtrail_hunt.cli import _cached_lake
     from cloudtrail_hunt.console import escape_for_terminal
+    from cloudtrail_hunt.detect.hunt import default_side_inputs
     from cloudtrail_hunt.errors import ConfigError
     from cloudtrail_hunt.tune.calibrate import calibrate as run_calibration
     from cloudtrail_hunt.tune.calibrate import read_ledger
@@ -190,8 +197,13 @@ def calibrate(args: argparse.Namespace) -> int:
     if args.days < 1:
         raise ConfigError(_DAYS, f"must be at least 1, not {args.days}")
     ledger = read_ledger(args.ledger) if args.ledger else None
+    # The ledger beside raw logs (the cache lake they become has no side inputs).
+    beside = default_side_inputs(args.source)
+    book = beside / "onboarding-ledger.csv" if beside is not None else None
+    if ledger is None and book is not None and book.is_file() and args.detection in _LEDGER_USERS:
+        ledger = read_ledger(book)
     _chart_folder(args.chart)
-    config = _config(args)
+    _, site = _config(args)
     source = _cached_lake(args.source)
     result = run_calibration(
         source,
@@ -199,7 +211,7 @@ def calibrate(args: argparse.Namespace) -> int:
         end=args.end,
         days=args.days,
         ledger=ledger,
-        site=config.site if config else None,
+        site=site,
     )
     frame = result.frame.drop("gap", strict=False)  # 04: gap_minutes says it in numbers
     if args.format == "table":

@@ -88,3 +88,20 @@ def test_calibrate_lists_the_ledger_diff(sample_lake: Path, tmp_path: Path) -> N
     assert (tmp_path / "charts" / "aws-iam-03-identity-center.png").is_file()
     refused = run("calibrate", str(sample_lake), "--detection", "aws-iam-05")
     assert refused.returncode == 2 and "no calibration" in refused.stderr
+
+
+def test_calibrate_reads_the_ledger_and_org_facts_beside_raw_logs(
+    generated_lake: Path, tmp_path: Path
+) -> None:
+    from cloudtrail_hunt.synth.ledger import NEVER_SEEN
+
+    logs = generated_lake.parent / "logs"
+    env = {"CLOUDTRAIL_HUNT_CACHE": str(tmp_path / "cache")}
+    done = run("calibrate", str(logs), "--detection", "aws-iam-03", "--format", "jsonl", env=env)
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert {"user": NEVER_SEEN, "status": "never seen"}.items() <= next(
+        r for r in rows if r["user"] == NEVER_SEEN
+    ).items()
+    # org.json's break-glass prefix is read: those users are flagged.
+    assert all(r["break_glass"] == r["user"].startswith("break-glass-") for r in rows)
