@@ -18,7 +18,7 @@ from cloudtrail_hunt.detect.engine import Tuning
 from cloudtrail_hunt.detect.hunt import hunt
 from cloudtrail_hunt.detect.model import Signal, Tier
 from cloudtrail_hunt.errors import ConfigError, DetectionError
-from cloudtrail_hunt.tune.backtest import backtest, parse_grid
+from cloudtrail_hunt.tune.backtest import AXES, backtest, parse_grid
 from tests.tune.conftest import DAY0, Burst, bursts_frame
 
 PACK = registry.load()
@@ -64,6 +64,12 @@ def test_current_setting_fires_what_hunt_fires_on_a_generated_trail(generated_la
         (BURST_SIGNAL, ["count=2..4", "window=30m,2h"], Tier.TICKET),
         ("aws-iam-03-identity-center/iam-user-console-login", ["suppress=none,1h,3d"], Tier.PAGE),
         ("aws-iam-08-scp-deny-list/scp-denial-fenced-api", ["batch=10m,1d"], Tier.INFORMATIONAL),
+        (BURST_SIGNAL, ["count=2", "group=principal,account", "tier=page,ticket"], Tier.TICKET),
+        (
+            "aws-iam-08-scp-deny-list/scp-denials-5-distinct-30min",
+            ["count=3..5", "distinct=eventName,none"],
+            Tier.PAGE,
+        ),
     ],
 )
 def test_every_setting_fires_what_hunt_fires_with_it_in_the_config(
@@ -73,9 +79,8 @@ def test_every_setting_fires_what_hunt_fires_with_it_in_the_config(
     detection, signal = name.split("/")
     assert len(result.settings) == len(result.summary) > 2
     for setting in result.settings:
-        override = {
-            k: getattr(setting.threshold, k) for k in ("count", "window", "suppress", "batch")
-        }
+        # Tuning overrides any field of a threshold (the TOML config only the tunable ones).
+        override = {k: getattr(setting.threshold, k) for k in AXES}
         tuning = {detection: Tuning({(signal, tier): override}, {})}
         expected = _hunted(sample_lake, name, result.start, result.end, tuning=tuning)
         mine = result.findings.filter(pl.col("setting") == setting.label)
