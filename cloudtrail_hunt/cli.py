@@ -56,6 +56,7 @@ AREAS: tuple[str, ...] = (
     "cloudtrail_hunt.cli_detections",
     "cloudtrail_hunt.cli_workbench",
     "cloudtrail_hunt.cli_custody",
+    "cloudtrail_hunt.cli_tune",
 )
 #: Output formats (cloudtrail_hunt.output.FORMATS and detect.findings.FORMATS; kept here so the
 #: parser does not import Polars; tests/test_cli.py checks they agree).

@@ -81,30 +81,15 @@ def run(
         for signal in detection.signals
         if isinstance(signal, Signal)
     ]
-    # Every signal reads the baseline window before the range, not just its own window: a
-    # chain of suppressed matches or overlapping windows that began there is then judged as a
-    # hunt over the whole history would judge it. The scan reads that window for the baseline
-    # anyway, so the longer reach costs only the few extra matches.
-    lookback = baseline
-    for _, signal, thresholds in plans:
-        lookback = max([lookback, *(t.lookback for t in thresholds)])
-        if signal.unless_after is not None:
-            lookback = max(lookback, signal.unless_after[1])
+    lookback = plans_lookback(plans, baseline)
     scan = _scan(frame, detections, start - lookback, end, site, trail_end)
     findings: list[dict[str, Any]] = []
     for detection, signal, thresholds in plans:
         # A signal's matches, allow-lists and learned baseline do not depend on the tier.
         allow = tuning.get(detection.id, NO_TUNING).allow
-        rows = _signal_rows(scan.matches, detection, signal, allow)
-        learned = None
-        if signal.learn_allow is not None:
-            rows, learned = _learned(rows, signal.learn_allow, baseline)
+        rows, learned = signal_rows(scan.matches, detection, signal, allow, baseline)
         for threshold in thresholds:
-            found = _findings(rows, detection, signal, threshold, start, end)
-            if learned is not None:
-                for finding in found:
-                    finding["baseline"] = learned
-            findings += found
+            findings += window(rows, learned, detection, signal, threshold, start, end)
     for detection in detections:
         for computed in detection.signals:
             if isinstance(computed, Computed):
@@ -122,6 +107,84 @@ def run(
         finding["id"] = finding_id(finding)
     out = pl.DataFrame(findings, schema=FINDING_SCHEMA)
     return out.sort(["first_seen", "detection", "signal", "tier", "principal"], nulls_last=True)
+
+
+# ── Steps of `run` callable on their own (the backtest of cloudtrail_hunt.tune replays one scan
+# and one match pass through `window` for each setting of a grid) ────────────────────────────
+
+
+def plans_lookback(
+    plans: Iterable[tuple[Detection, Signal, Sequence[Threshold]]], baseline: timedelta
+) -> timedelta:
+    """How far before the range `run` reads for these (detection, signal, thresholds) plans.
+
+    Every signal reads the baseline window before the range, not just its own window: a chain
+    of suppressed matches or overlapping windows that began there is then judged as a hunt over
+    the whole history would judge it. The scan reads that window for the baseline anyway, so
+    the longer reach costs only the few extra matches.
+    """
+    lookback = baseline
+    for _, signal, thresholds in plans:
+        lookback = max([lookback, *(t.lookback for t in thresholds)])
+        if signal.unless_after is not None:
+            lookback = max(lookback, signal.unless_after[1])
+    return lookback
+
+
+def match_pass(
+    frame: pl.LazyFrame,
+    detections: Sequence[Detection],
+    *,
+    lo: datetime,
+    hi: datetime,
+    site: Site,
+) -> pl.DataFrame:
+    """The engine's one scan and match pass over ``[lo, hi)``: every event signal's matches."""
+    # Only computed signals read the trail's end; giving `hi` spares the scan reading it.
+    return _scan(frame, detections, lo, hi, site, trail_end=hi).matches
+
+
+def signal_rows(
+    matches: pl.DataFrame,
+    detection: Detection,
+    signal: Signal,
+    allow: Mapping[str, frozenset[str]],
+    baseline: timedelta,
+) -> tuple[pl.DataFrame, str | None]:
+    """One signal's matches after allow-lists, `unless_after` and its learned allow-list."""
+    rows = _signal_rows(matches, detection, signal, allow)
+    learned = None
+    if signal.learn_allow is not None:
+        rows, learned = _learned(rows, signal.learn_allow, baseline)
+    return rows, learned
+
+
+def window(
+    rows: pl.DataFrame,
+    learned: str | None,
+    detection: Detection,
+    signal: Signal,
+    threshold: Threshold,
+    start: datetime,
+    end: datetime,
+    records: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """The findings of one threshold over a signal's rows (from `signal_rows`) in the range.
+
+    `records` is ``rows.to_dicts()`` when the caller windows the same rows many times."""
+    found = _findings(rows, detection, signal, threshold, start, end, records)
+    if learned is not None:
+        for finding in found:
+            finding["baseline"] = learned
+    return found
+
+
+def tuned(threshold: Threshold, tuning: Tuning, signal: Signal) -> Threshold:
+    """`threshold` with the site's overrides for `signal` applied."""
+    return _tuned(threshold, tuning, signal)
+
+
+# ── end of the steps of `run` ──────────────────────────────────────────────────────────────────
 
 
 def _computed(detection: Detection, signal: Computed, context: HuntContext) -> list[dict[str, Any]]:
@@ -369,11 +432,12 @@ def _findings(
     threshold: Threshold,
     start: datetime,
     end: datetime,
+    records: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     if rows.is_empty():
         return []
     keys = list(threshold.group_by)
-    hits = _hits(rows, threshold, keys)
+    hits = _hits(rows, threshold, keys, records)
     if threshold.batch is not None or threshold.digest is not None:
         grouped = _periods(hits, threshold, keys)
     else:
@@ -433,9 +497,14 @@ def _evidence(row: Mapping[str, Any]) -> dict[str, Any]:
     return {"event_id": row[_ID], "source": row[_SOURCE], "index": row[_INDEX], _TIME: row[_TIME]}
 
 
-def _hits(rows: pl.DataFrame, threshold: Threshold, keys: list[str]) -> list[dict[str, Any]]:
+def _hits(
+    rows: pl.DataFrame,
+    threshold: Threshold,
+    keys: list[str],
+    records: list[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """Each match that satisfies the threshold, with the events that made it fire."""
-    records = rows.to_dicts()
+    records = rows.to_dicts() if records is None else records  # read only below
     if threshold.window is None and threshold.count == 1 and threshold.distinct is None:
         return [{**r, "evidence": [_evidence(r)]} for r in records]
     window = threshold.window or timedelta(days=36_500)

@@ -94,6 +94,23 @@ def _side_documents(source: Source, side_inputs: str | Path | None) -> dict[str,
 # --- end side inputs -------------------------------------------------------------------------
 
 
+def site_of(source: Source, side_inputs: str | Path | None = None) -> Site:
+    """The organisation facts a hunt over `source` uses (``org.json`` of its side inputs).
+
+    The side inputs given, else the lake's side tables, else (raw logs not ingested yet) the
+    ``side_inputs/`` folder beside them; no org.json gives an empty Site.
+    """
+    documents = _side_documents(source, side_inputs)
+    beside = Path(source) / "side_inputs" if isinstance(source, str | Path) else None
+    if "org.json" not in documents and beside is not None and beside.is_dir():
+        documents, _ = side_tables.usable_documents(beside)
+    if "org.json" not in documents:
+        return Site()
+    with tempfile.TemporaryDirectory(prefix="cloudtrail-hunt-site-") as scratch:
+        org = side_tables.materialise({"org.json": documents["org.json"]}, scratch) / "org.json"
+        return site_from_org_json(org)
+
+
 def _lake_of(source: Source) -> Path | None:
     """The lake a source reads from: itself, or the cache lake of raw logs (after open_source)."""
     if not isinstance(source, str | Path) or is_log_events(source):

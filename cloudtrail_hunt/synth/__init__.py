@@ -25,6 +25,7 @@ from pathlib import Path
 from cloudtrail_hunt.synth.credential_reports import derive_labels, reports
 from cloudtrail_hunt.synth.identities import ALLOWED_REGIONS, build_org
 from cloudtrail_hunt.synth.lambda_logs import write_audit_lambda_logs
+from cloudtrail_hunt.synth.ledger import write_onboarding_ledger
 from cloudtrail_hunt.synth.records import epoch
 from cloudtrail_hunt.synth.routine import routine
 from cloudtrail_hunt.synth.scenarios import plant_all, run_all
@@ -134,7 +135,7 @@ def generate_org_trail(
     trail = Trail(t0)
     spare = next(r for r in _SPARE_REGIONS if r not in regions and r not in ALLOWED_REGIONS)
     ctx = plant_all(org, sched, trail, seed, spare) if scenarios else None
-    routine(org, sched, trail, seed, spare)
+    routine_labels = routine(org, sched, trail, seed, spare, noisy=scenarios)
     routine_counts = {key: len(v) for key, v in trail.extras.items()}
     if ctx is not None:
         run_all(ctx)
@@ -152,8 +153,10 @@ def generate_org_trail(
     )
     reps = reports(org, trail)
     labels = list(ctx.labels) if ctx is not None else []
+    labels += routine_labels
     labels += write_side_inputs(out, org, sched, reps, ctx.findings if ctx else [], seed)
     write_audit_lambda_logs(out, reps)
+    write_onboarding_ledger(out, org)
     labels += derive_labels(org, reps)
     with (out / "labels.jsonl").open("w", encoding="utf-8") as fh:
         for lab in labels:

@@ -21,6 +21,7 @@ from cloudtrail_hunt.synth.actors import (
 )
 from cloudtrail_hunt.synth.identities import AUDIT_FUNCTION, AUDIT_ROLE, PEOPLE, Account, Org
 from cloudtrail_hunt.synth.records import Ids, aws_date
+from cloudtrail_hunt.synth.scenarios.base import Label, guide_label
 from cloudtrail_hunt.synth.schedule import Schedule
 from cloudtrail_hunt.synth.trail import ReportRun, Trail
 
@@ -44,8 +45,14 @@ def trust_policy(principal: dict[str, object], condition: dict[str, object] | No
     )
 
 
-def routine(org: Org, sched: Schedule, trail: Trail, seed: int, extra_region: str) -> None:
-    """All routine activity of every account and day (deterministic per account and day)."""
+def routine(
+    org: Org, sched: Schedule, trail: Trail, seed: int, extra_region: str, *, noisy: bool = True
+) -> list[Label]:
+    """All routine activity of every account and day (deterministic per account and day);
+    returns the near-miss labels of routine activity that looks like a guide signal. `noisy`
+    adds the labelled near-miss automation the tuning calibrations need (a benign-only trail
+    has none)."""
+    legacy: list[dict[str, Any]] = []
     for a in org.accounts:
         audit = set(sched.audit_days(a.id))
         for d in range(sched.days):
@@ -63,6 +70,45 @@ def routine(org: Org, sched: Schedule, trail: Trail, seed: int, extra_region: st
                 _drill(org, sched, trail, ids, a, d)
             if d % 7 == a.index % 7:  # Config's weekly periodic snapshot
                 _service_region(org, sched, trail, ids, a, d, extra_region)
+            if noisy and a is org.accounts[-1] and not a.management and weekday < 5:
+                legacy += _legacy_iac(org, sched, trail, seed, a, d)
+    if not legacy:
+        return []
+    return [
+        guide_label(
+            "legacy-iac-unbounded-role-pairs",
+            7,
+            "create-role-without-boundary-burst",
+            None,
+            legacy[0]["recipientAccountId"],
+            legacy[0]["userIdentity"]["arn"],
+            "Near miss: a legacy Terraform job creates two unbounded roles 20 minutes apart every"
+            " weekday (a noisy automation principal for tuning: a count of 2 would ticket daily).",
+            records=legacy,
+        )
+    ]
+
+
+def _legacy_iac(
+    org: Org, sched: Schedule, trail: Trail, seed: int, a: Account, d: int
+) -> list[dict[str, Any]]:
+    """A noisy automation principal for the tuning calibrations: a legacy Terraform job (a
+    deploy-role session) creates two roles without a boundary, 20 minutes apart, each weekday
+    night: below aws-iam-07's 3-in-an-hour ticket, above a count of 2."""
+    # Its own random stream: the rest of the trail draws exactly what it drew before.
+    ids = Ids(random.Random(f"{seed}/legacy-iac/{a.id}/{d}"))
+    t = sched.t(d, 2, ids.rng.randrange(10), ids.rng.randrange(60))
+    job = role_actor(
+        ids, org.role(a.id, "deploy-role"), "legacy-terraform", t - 60,
+        ip=org.workload_ips[0], ua=UA["boto3"],
+    )  # fmt: skip
+    records = []
+    for k in range(2):
+        name = f"legacy-{APPS[(d + k) % len(APPS)]}-{ids.hex(4)}-role"
+        records.append(
+            ci_create_role(trail, ids, job, org, a.id, t + k * 1200, name, boundary=None)
+        )
+    return records
 
 
 def _sso_signins(

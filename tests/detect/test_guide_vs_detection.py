@@ -49,6 +49,8 @@ DIFFERENCES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
             "create-role-without-boundary-2-in-1h": "the query has no burst threshold (three in "
             "an hour)",
             "create-role-without-boundary-3-over-2h": "the query has no window",
+            "legacy-iac-unbounded-role-pairs": "the query has no burst threshold (a noisy job's "
+            "pairs, never three in an hour)",
         },
         {
             "put-role-permissions-boundary-non-canonical": "the query has no branch for an "
