@@ -54,7 +54,9 @@ def add_parsers(commands: Any) -> None:
     )
     tune.add_argument("--tier", help="which threshold of the signal, when it has several")
     tune.add_argument("--start", type=instant, help="backtest from (default: 30 days before --end)")
-    tune.add_argument("--end", type=instant, help="backtest until, exclusive (default: end of the last day)")
+    tune.add_argument(
+        "--end", type=instant, help="backtest until, exclusive (default: end of the last day)"
+    )
     tune.add_argument("--config", help="TOML site config: its facts and current thresholds")
     tune.add_argument("--write-config", metavar="FILE", help="write the recommendation here")
     tune.add_argument("--chart", metavar="DIR", help="write trade-off and daily charts (PNG)")
@@ -64,7 +66,9 @@ def add_parsers(commands: Any) -> None:
     calibrate.add_argument("source", help="lake folder, or raw logs (folder, file or s3://…)")
     calibrate.add_argument("--detection", required=True, help="aws-iam-01 … aws-iam-08")
     calibrate.add_argument("--ledger", help="onboarding ledger CSV (aws-iam-03): user[,account]")
-    calibrate.add_argument("--end", type=instant, help="calibrate until, exclusive (default: end of data)")
+    calibrate.add_argument(
+        "--end", type=instant, help="calibrate until, exclusive (default: end of data)"
+    )
     calibrate.add_argument("--days", type=positive, default=30, help="days before --end (30)")
     calibrate.add_argument("--config", help="TOML site config: organisation facts")
     calibrate.add_argument("--chart", metavar="DIR", help="write the calibration's chart (PNG)")
@@ -193,7 +197,6 @@ def calibrate_command(args: argparse.Namespace) -> int:
     from cloudtrail_hunt import output
     from cloudtrail_hunt.cli import _cached_lake
     from cloudtrail_hunt.console import escape_for_terminal
-    from cloudtrail_hunt.errors import ConfigError
     from cloudtrail_hunt.tune.calibrate import calibrate as run_calibration
     from cloudtrail_hunt.tune.calibrate import ledger_beside, read_ledger
 

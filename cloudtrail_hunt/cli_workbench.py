@@ -89,7 +89,8 @@ def _span(text: str) -> timedelta:
     try:
         return parse_span(text)
     except CloudTrailHuntError as exc:
-        raise argparse.ArgumentTypeError(f"{exc.what}; {exc.hint}") from None
+        msg = f"{exc.what}; {exc.hint}"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def _window(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +101,9 @@ def _window(parser: argparse.ArgumentParser) -> None:
         "--after", type=_span, default="24h", help="span after the instant (default 24h)"
     )
     parser.add_argument(
-        "--at", type=instant, help="the instant (ISO, UTC); default: the finding's first_seen or first event"
+        "--at",
+        type=instant,
+        help="the instant (ISO, UTC); default: the finding's first_seen or first event",
     )
 
 

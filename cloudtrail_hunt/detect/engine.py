@@ -179,11 +179,6 @@ def window(
     return found
 
 
-def tuned(threshold: Threshold, tuning: Tuning, signal: Signal) -> Threshold:
-    """`threshold` with the site's overrides for `signal` applied."""
-    return _tuned(threshold, tuning, signal)
-
-
 # ── end of the steps of `run` ──────────────────────────────────────────────────────────────────
 
 

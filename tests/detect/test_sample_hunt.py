@@ -3,6 +3,7 @@ the benign background (issue 4, acceptance 2)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,16 @@ LABELS = [
 IMPLEMENTED = {(d.id, s.name) for d in registry.load() for s in d.signals}
 
 
+def _sample_records() -> int:
+    """Records in the sample's log files (digests hold none), read with the json module."""
+    logs = (
+        p
+        for p in (SAMPLE_LOGS / "AWSLogs").rglob("*.json.gz")
+        if "CloudTrail-Digest" not in p.parts
+    )
+    return sum(len(json.loads(gzip.decompress(p.read_bytes()))["Records"]) for p in logs)
+
+
 @pytest.fixture(scope="module", params=["api", "cli"])
 def findings(
     request: pytest.FixtureRequest, sample_lake: Path, tmp_path_factory: pytest.TempPathFactory
@@ -35,7 +46,7 @@ def findings(
             env={"CLOUDTRAIL_HUNT_CACHE": str(cache)},
         )  # fmt: skip
         assert done.returncode == 1, done.stderr  # pages fire: exit status 1
-        assert "21,796 records" in done.stderr
+        assert f"{_sample_records():,} records" in done.stderr
         return pl.DataFrame([json.loads(line) for line in done.stdout.splitlines()])
     from cloudtrail_hunt.detect.site import site_from_org_json
 
