@@ -6,7 +6,6 @@ import pickle
 
 import pytest
 
-from cloudtrail_hunt.escape import escape_for_terminal
 from cloudtrail_hunt.errors import (
     LOG_VALUE_LIMIT,
     CloudTrailHuntError,
@@ -22,6 +21,7 @@ from cloudtrail_hunt.errors import (
     RecordError,
     log_value,
 )
+from cloudtrail_hunt.escape import escape_for_terminal
 
 KEY = "AWSLogs/o-abc123defg/012345678901/CloudTrail/us-east-1/2024/05/01/x.json.gz"
 
