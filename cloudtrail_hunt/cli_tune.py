@@ -198,8 +198,9 @@ def calibrate_command(args: argparse.Namespace) -> int:
     from cloudtrail_hunt.cli import _cached_lake
     from cloudtrail_hunt.console import escape_for_terminal
     from cloudtrail_hunt.tune.calibrate import calibrate as run_calibration
-    from cloudtrail_hunt.tune.calibrate import ledger_beside, read_ledger
+    from cloudtrail_hunt.tune.calibrate import calibration_of, ledger_beside, read_ledger
 
+    calibration_of(args.detection)  # a usage error before anything is ingested
     ledger = read_ledger(args.ledger) if args.ledger else None
     # The ledger beside raw logs (the cache lake they become has no side inputs).
     book = ledger_beside(args.source)

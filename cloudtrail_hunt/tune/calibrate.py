@@ -394,6 +394,16 @@ def ledger_beside(source: Source) -> Path | None:
     return book if book.is_file() else None
 
 
+def calibration_of(detection: str) -> tuple[str, str]:
+    """The detection's id and control number, if the guide names a calibration for it."""
+    ids = [d.id for d in registry.select(registry.load(), [detection])]
+    number = ids[0].split("-")[2]
+    if number not in CALIBRATIONS:
+        known = ", ".join(f"aws-iam-{n}" for n in CALIBRATIONS)
+        raise ConfigError(_DETECTION_KEY, f"the guide names no calibration for {ids[0]}", known)
+    return ids[0], number
+
+
 def calibrate(
     source: Source,
     detection: str,
@@ -409,11 +419,7 @@ def calibrate(
     `side_inputs/onboarding-ledger.csv` beside raw logs when there is one; `site` the
     organisation facts (by default `side_inputs/org.json` beside raw logs).
     """
-    ids = [d.id for d in registry.select(registry.load(), [detection])]
-    number = ids[0].split("-")[2]
-    if number not in CALIBRATIONS:
-        known = ", ".join(f"aws-iam-{n}" for n in CALIBRATIONS)
-        raise ConfigError(_DETECTION_KEY, f"the guide names no calibration for {ids[0]}", known)
+    detection_id, number = calibration_of(detection)
     if ledger is not None and number != "03":
         raise ConfigError(_LEDGER_KEY, "only control 03 reads an onboarding ledger")
     run, title, entity, value, threshold = CALIBRATIONS[number]
@@ -425,4 +431,4 @@ def calibrate(
     frame = run(source, **kwargs)
     if number == "04":
         frame = frame.with_columns(gap_minutes=pl.col("gap").dt.total_seconds() / 60)
-    return Calibration(ids[0], title, frame, entity, value, threshold)
+    return Calibration(detection_id, title, frame, entity, value, threshold)
