@@ -2,6 +2,9 @@
 
 Public API: :func:`ingest` org-trail logs into a lake, :func:`scan` the lake as a Polars LazyFrame,
 :func:`query` it with CloudWatch Logs Insights queries, :func:`hunt` with the detections.
+After a hunt: :func:`backtest`, :func:`recommend` and :func:`calibrate` tune thresholds;
+:func:`timeline`, :func:`trace`, :func:`evidence` and :func:`verify_evidence` are the
+responder's workbench; :func:`verify_source` checks a trail against CloudTrail's digests.
 
 Imported lazily: ``import cloudtrail_hunt`` costs nothing until a function is used, so the
 command line starts without Polars for ``--help`` and ``--version``.
@@ -14,18 +17,44 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from cloudtrail_hunt.custody import verify_source
     from cloudtrail_hunt.detect.hunt import hunt
     from cloudtrail_hunt.ingest.lake import scan
     from cloudtrail_hunt.ingest.pipeline import IngestSummary, ingest
     from cloudtrail_hunt.query.run import query
+    from cloudtrail_hunt.tune import backtest, calibrate, recommend
+    from cloudtrail_hunt.workbench import evidence, timeline, trace, verify_evidence
 
-__all__ = ["IngestSummary", "__version__", "hunt", "ingest", "query", "scan"]
+__all__ = [
+    "IngestSummary",
+    "__version__",
+    "backtest",
+    "calibrate",
+    "evidence",
+    "hunt",
+    "ingest",
+    "query",
+    "recommend",
+    "scan",
+    "timeline",
+    "trace",
+    "verify_evidence",
+    "verify_source",
+]
 __version__ = "0.1.0"
 
 _LAZY = {
     "IngestSummary": "cloudtrail_hunt.ingest.pipeline",
     "hunt": "cloudtrail_hunt.detect.hunt",
     "scan": "cloudtrail_hunt.ingest.lake",
+    "backtest": "cloudtrail_hunt.tune",
+    "calibrate": "cloudtrail_hunt.tune",
+    "recommend": "cloudtrail_hunt.tune",
+    "evidence": "cloudtrail_hunt.workbench",
+    "timeline": "cloudtrail_hunt.workbench",
+    "trace": "cloudtrail_hunt.workbench",
+    "verify_evidence": "cloudtrail_hunt.workbench",
+    "verify_source": "cloudtrail_hunt.custody",
 }
 
 
