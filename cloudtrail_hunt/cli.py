@@ -12,6 +12,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from cloudtrail_hunt import cli_lake
 from cloudtrail_hunt.detect.findings import FORMATS as FINDING_FORMATS
 from cloudtrail_hunt.errors import CloudTrailHuntError
 from cloudtrail_hunt.output import FORMATS
@@ -29,6 +30,9 @@ def _day(text: str) -> date:
 
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+_AS_OF_HELP = "read the lake as of this version (see `lake history`) or ISO time"  # lake (issue 11)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -66,6 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument(
         "--explain", action="store_true", help="print the optimised Polars plan, do not run"
     )
+    query.add_argument("--as-of", help=_AS_OF_HELP)  # lake (issue 11)
 
     hunt = commands.add_parser(
         "hunt", help="run the IAM hardening detections on a lake or on raw logs"
@@ -84,9 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     hunt.add_argument("--format", choices=FINDING_FORMATS, default="table", help="output format")
     hunt.add_argument("-o", "--output", help="write to this file instead of stdout")
     hunt.add_argument("--no-fail", action="store_true", help="exit 0 even when a page fires")
-
-    compact = commands.add_parser("compact", help="merge each partition's small files into one")
-    compact.add_argument("lake", help="lake folder")
+    hunt.add_argument("--as-of", help=_AS_OF_HELP)  # lake (issue 11)
+    cli_lake.add_parsers(commands)  # lake (issue 11): compact, vacuum, lake history/upgrade
 
     quarantine = commands.add_parser("quarantine", help="list what ingest could not load, and why")
     quarantine.add_argument("lake", help="lake folder")
@@ -150,17 +154,6 @@ def _synth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _compact(args: argparse.Namespace) -> int:
-    from cloudtrail_hunt.ingest.compact import compact
-
-    done = compact(args.lake)
-    print(
-        f"compacted {done.partitions:,} partitions: {done.files_removed:,} files into "
-        f"{done.files_written:,} ({done.rows:,} rows)"
-    )
-    return EXIT_OK
-
-
 def _quarantine(args: argparse.Namespace) -> int:
     from cloudtrail_hunt.console import escape_for_terminal
     from cloudtrail_hunt.ingest.quarantine import quarantine_report
@@ -190,6 +183,7 @@ def _query(args: argparse.Namespace) -> int:
         end=args.end,
         accounts=args.accounts,
         regions=args.regions,
+        as_of=args.as_of,  # lake (issue 11)
     )
     for warning in compiled.warnings:
         print(f"cloudtrail-hunt: warning: {warning}", file=sys.stderr)
@@ -247,6 +241,15 @@ def _hunt(args: argparse.Namespace) -> int:
         )
     side_inputs = args.side_inputs or default_side_inputs(args.source)
     source = _cached_lake(args.source)
+    # lake (issue 11): resolve the lake once, pinned, and say which version the hunt reads.
+    from cloudtrail_hunt.escape import escape_for_terminal
+    from cloudtrail_hunt.lake import Lake
+    from cloudtrail_hunt.source import is_log_events
+
+    if not is_log_events(source):
+        source = Lake.open(source, as_of=args.as_of).pinned()
+        where = escape_for_terminal(source.uri, 200)
+        print(f"cloudtrail-hunt: hunting {where} at lake version {source.version}", file=sys.stderr)
     found = hunt(
         source,
         start=args.start,
@@ -273,7 +276,7 @@ def _hunt(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
-    "compact": _compact,
+    **cli_lake.COMMANDS,  # lake (issue 11)
     "hunt": _hunt,
     "ingest": _ingest,
     "quarantine": _quarantine,

@@ -11,8 +11,8 @@ from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect import engine, registry
 from cloudtrail_hunt.detect.model import Computed, Detection
 from cloudtrail_hunt.detect.site import Site, site_from_org_json
-from cloudtrail_hunt.ingest.lake import latest_event, latest_time, to_utc
-from cloudtrail_hunt.source import Source, cache_lake, is_lake, is_log_events, open_source
+from cloudtrail_hunt.lake import AsOf, Lake, latest_time, to_utc
+from cloudtrail_hunt.source import Source, is_log_events, open_source, resolve_lake
 
 #: The window before the hunted range that baselines learn from (the guide's 30 days).
 BASELINE = timedelta(days=30)
@@ -21,7 +21,9 @@ BASELINE = timedelta(days=30)
 def default_site(source: Source) -> Site:
     """The organisation facts beside raw logs (`side_inputs/org.json`), else none."""
     # A synthetic trail (and a site that mirrors its layout) carries its org facts beside it.
-    if isinstance(source, str | Path):
+    if isinstance(source, Lake):
+        source = source.uri if source.is_local else ""
+    if isinstance(source, str | Path) and not str(source).startswith("s3://"):
         org = Path(source) / "side_inputs" / "org.json"
         if org.is_file():
             return site_from_org_json(org)
@@ -30,16 +32,11 @@ def default_site(source: Source) -> Site:
 
 def default_side_inputs(source: Source) -> Path | None:
     """The `side_inputs/` folder beside raw logs, if there is one."""
+    if isinstance(source, Lake):
+        source = source.uri if source.is_local else ""
     if isinstance(source, str | Path) and (Path(source) / "side_inputs").is_dir():
         return Path(source) / "side_inputs"
     return None
-
-
-def _lake_of(source: Source) -> Path | None:
-    """The lake a source reads from: itself, or the cache lake of raw logs (after open_source)."""
-    if not isinstance(source, str | Path) or is_log_events(source):
-        return None
-    return Path(source) if is_lake(source) else cache_lake(source)
 
 
 def _last_day(latest: datetime | None) -> tuple[datetime, datetime]:
@@ -60,6 +57,7 @@ def hunt(
     tuning: dict[str, engine.Tuning] | None = None,
     pack: list[Detection] | None = None,
     side_inputs: str | Path | None = None,
+    as_of: AsOf = None,
 ) -> pl.DataFrame:
     """Run the detections over ``[start, end)`` and return the findings.
 
@@ -79,13 +77,27 @@ def hunt(
     side_inputs
         Folder of credential reports, Access Analyzer findings and Config evaluations; by
         default `<source>/side_inputs` when it exists.
+    as_of
+        Hunt the lake as it was at this version (int) or time.
+
+    Returns
+    -------
+    pl.DataFrame
+        The findings (:data:`cloudtrail_hunt.detect.findings.FINDING_SCHEMA`) plus
+        `lake_version`: the version of the lake's `events` table read (null for a frame), so
+        the hunt can be re-run on exactly the data it saw (``as_of=lake_version``).
     """
     chosen = registry.select(pack if pack is not None else registry.load(), detections)
     lo, hi = to_utc(start), to_utc(end)
-    frame = open_source(source)
-    # A lake's ledger finds its latest event without scanning it.
-    lake = _lake_of(source)
-    trail_end = latest_event(lake) if lake is not None else None
+    lake: Lake | None = None
+    if isinstance(source, Lake) or (isinstance(source, str | Path) and not is_log_events(source)):
+        # Resolved once and pinned: every read below sees the same version of the lake.
+        lake = resolve_lake(source, as_of=as_of)[0].pinned()
+        frame = lake.scan()
+    else:
+        frame = open_source(source)
+    # A lake finds its latest event in its last day partition alone.
+    trail_end = lake.latest_event() if lake is not None else None
     if lo is None or hi is None:
         if lake is None:
             trail_end = latest_time(frame)
@@ -96,7 +108,7 @@ def hunt(
         [BASELINE] + [s.lookback for d in chosen for s in d.signals if isinstance(s, Computed)]
     )
     frame = frame.filter(pl.col(schema.EVENT_TIME) >= lo - history)
-    return engine.run(
+    found = engine.run(
         frame,
         chosen,
         start=lo,
@@ -107,3 +119,5 @@ def hunt(
         baseline=BASELINE,
         trail_end=trail_end,
     )
+    version = lake.version if lake is not None else None
+    return found.with_columns(pl.lit(version, pl.Int64).alias("lake_version"))

@@ -1,8 +1,8 @@
-"""One ingest batch: fetch, decode and normalize a group of objects and write their partition files.
+"""One ingest batch: fetch, decode and normalize a group of objects into one frame.
 
-Runs in a worker process (or in-process for small ingests). It writes data files under the
-names its inputs determine, after declaring them in the ledger, and returns what the parent
-needs to deduplicate against the lake and commit: nothing it writes is visible before that.
+Runs in a worker process (or in-process for small ingests) and writes nothing: it returns the
+rows, the duplicates found inside the batch and what it could not load, for the parent to
+deduplicate against the lake and commit (see `cloudtrail_hunt.ingest.lake`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,10 @@ import xxhash
 from cloudtrail_hunt import schema as S
 from cloudtrail_hunt.errors import ObjectError
 from cloudtrail_hunt.ingest.decode import decode_object
-from cloudtrail_hunt.ingest.lake import partition_dir, write_partition
-from cloudtrail_hunt.ingest.manifest import LakeFile, Ledger
 from cloudtrail_hunt.ingest.normalize import ObjectRecords, normalize
 from cloudtrail_hunt.ingest.sources import open_source
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from cloudtrail_hunt.ingest.sources import Source, SourceObject
 
 
@@ -39,12 +35,11 @@ class SourceSpec:
 
 @dataclass(frozen=True, slots=True)
 class BatchSpec:
-    """A batch to run: its id, its objects, where to read them and where to write."""
+    """A batch to run: its id, its objects and where to read them."""
 
     batch: str
     source: SourceSpec
     objects: tuple[SourceObject, ...]
-    lake: Path
 
 
 @dataclass(slots=True)
@@ -60,19 +55,18 @@ class ObjectOutcome:
 
 @dataclass(slots=True)
 class BatchResult:
-    """What a batch wrote and found, for the parent to deduplicate and commit."""
+    """What a batch read and found, for the parent to deduplicate and commit."""
 
     batch: str
     outcomes: list[ObjectOutcome]
-    files: list[LakeFile] = field(default_factory=list)
-    keys: dict[str, pl.Series] = field(default_factory=dict)  # file path -> dedup keys
+    frame: pl.DataFrame | None = None  # rows to store, with `_table` (events or insights)
     quarantine: list[tuple[str, int | None, str]] = field(default_factory=list)
     duplicates: list[tuple[str, int, bytes, str]] = field(default_factory=list)
     digests: list[tuple[str, str]] = field(default_factory=list)
 
 
 def batch_id(objects: tuple[SourceObject, ...]) -> str:
-    """Name a batch after its inputs, so a rerun of the same inputs rewrites the same files."""
+    """Name a batch after its inputs: a rerun of the same inputs plans the same batches."""
     text = "\n".join(f"{o.uri}\t{o.etag}" for o in objects) + f"\nschema={S.SCHEMA_VERSION}"
     return xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogateescape"))[:20]
 
@@ -83,7 +77,7 @@ def _open(spec: SourceSpec) -> Source:
 
 
 def run_batch(spec: BatchSpec) -> BatchResult:
-    """Fetch, decode, normalize and write one batch; never raises for bad input."""
+    """Fetch, decode and normalize one batch; never raises for bad input."""
     result = BatchResult(spec.batch, [])
     decoded: list[ObjectRecords] = []
     for obj, data in _open(spec.source).fetch(spec.objects):
@@ -106,12 +100,12 @@ def run_batch(spec: BatchSpec) -> BatchResult:
     for source, index, reason in normalized.rejected:
         result.quarantine.append((source, index, reason))
         by_source[source].quarantined += 1
-    _write(spec, normalized.frame, result)
+    _split(normalized.frame, result)
     return result
 
 
-def _write(spec: BatchSpec, frame: pl.DataFrame, result: BatchResult) -> None:
-    # The first copy of a record in input order is kept; later copies are duplicates.
+def _split(frame: pl.DataFrame, result: BatchResult) -> None:
+    """Keep the first copy of each record (in input order), route rows to their table."""
     first = frame[S.DEDUP_KEY].is_first_distinct()
     table = pl.when(pl.col("is_insight")).then(pl.lit("insights")).otherwise(pl.lit("events"))
     frame = frame.with_columns(table.alias("_table"))
@@ -119,15 +113,4 @@ def _write(spec: BatchSpec, frame: pl.DataFrame, result: BatchResult) -> None:
         frame.filter(~first).select(S.SOURCE, S.SOURCE_INDEX, S.DEDUP_KEY, "_table").iter_rows()
     ):
         result.duplicates.append((source, index, key, name))
-    kept = frame.filter(first).with_columns(pl.lit(spec.batch).alias(S.BATCH))
-    parts = kept.partition_by("_table", "account", "region", "day", as_dict=True)
-    planned = {
-        key: f"{partition_dir(*key)}/part-{spec.batch}.parquet" for key in sorted(parts, key=str)
-    }
-    Ledger(spec.lake).begin(spec.batch, sorted(planned.values()))
-    for key, path in planned.items():
-        part = parts[key]
-        write_partition(spec.lake, path, part)
-        name, account, region, day = key
-        result.files.append(LakeFile(name, path, account, region, day, part.height))
-        result.keys[path] = part[S.DEDUP_KEY]
+    result.frame = frame.filter(first).drop("is_insight")
