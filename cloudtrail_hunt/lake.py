@@ -234,16 +234,10 @@ class Lake:
 
     def scan_table(self, name: str) -> pl.LazyFrame:
         """Any table of the lake as a LazyFrame, at the pinned version."""
-        version = self._version_of(name)
-        try:
-            return pl.scan_delta(
-                self.table_uri(name),
-                version=version,
-                storage_options=self.storage_options or None,
-                credential_provider=None,
-            )
-        except Exception as exc:
-            raise LakeError(self.table_uri(name), _reason(exc), _hint(self, version)) from exc
+        table = self.table(name)  # opened now: a missing table or version fails here, clearly
+        return pl.scan_delta(
+            table, storage_options=self.storage_options or None, credential_provider=None
+        )
 
     def read_table(self, name: str) -> pl.DataFrame:
         """A bookkeeping table (ledger, quarantine, duplicates, digests) as a DataFrame."""
