@@ -21,6 +21,8 @@ from cloudtrail_hunt.ingest.normalize import ObjectRecords, normalize
 from cloudtrail_hunt.ingest.sources import open_source
 
 if TYPE_CHECKING:
+    from datetime import date
+
     from cloudtrail_hunt.ingest.sources import Source, SourceObject
 
 
@@ -59,7 +61,9 @@ class BatchResult:
 
     batch: str
     outcomes: list[ObjectOutcome]
-    frame: pl.DataFrame | None = None  # rows to store, with `_table` (events or insights)
+    #: Rows to store by (table, day, account, region), each sorted by time: the parent
+    #: deduplicates and concatenates them in key order, which clusters a day without a sort.
+    parts: dict[tuple[str, date, str, str], pl.DataFrame] = field(default_factory=dict)
     quarantine: list[tuple[str, int | None, str]] = field(default_factory=list)
     duplicates: list[tuple[str, int, bytes, str]] = field(default_factory=list)
     digests: list[tuple[str, str]] = field(default_factory=list)
@@ -105,7 +109,7 @@ def run_batch(spec: BatchSpec) -> BatchResult:
 
 
 def _split(frame: pl.DataFrame, result: BatchResult) -> None:
-    """Keep the first copy of each record (in input order), route rows to their table."""
+    """Keep the first copy of each record (in input order), cut rows by table, day, account."""
     first = frame[S.DEDUP_KEY].is_first_distinct()
     table = pl.when(pl.col("is_insight")).then(pl.lit("insights")).otherwise(pl.lit("events"))
     frame = frame.with_columns(table.alias("_table"))
@@ -113,4 +117,14 @@ def _split(frame: pl.DataFrame, result: BatchResult) -> None:
         frame.filter(~first).select(S.SOURCE, S.SOURCE_INDEX, S.DEDUP_KEY, "_table").iter_rows()
     ):
         result.duplicates.append((source, index, key, name))
-    result.frame = frame.filter(first).drop("is_insight")
+    kept = frame.filter(first).with_columns(pl.lit(None, pl.String).alias(S.BATCH))
+    columns = S.lake_schema().names()
+    for name in ("events", "insights"):
+        rows = kept.filter(pl.col("_table") == name).select(columns)
+        if rows.is_empty():
+            continue
+        rows = rows.sort("day", "account", "region", S.EVENT_TIME, S.SOURCE, S.SOURCE_INDEX)
+        for (day, account, region), part in rows.partition_by(
+            "day", "account", "region", as_dict=True, maintain_order=True
+        ).items():
+            result.parts[name, day, account, region] = part

@@ -9,11 +9,14 @@ committed in groups of about `COMMIT_ROWS` rows: one Delta append per table, the
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
+import itertools
 import multiprocessing
 import os
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -28,7 +31,6 @@ from cloudtrail_hunt.lake import EVENT_TABLES, Lake
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator
-    from datetime import date
     from pathlib import Path
 
     from cloudtrail_hunt.ingest.sources import SourceObject
@@ -186,7 +188,17 @@ def _run(specs: list[BatchSpec], workers: int | None) -> Iterator[BatchResult]:
     os.environ["POLARS_MAX_THREADS"] = "1"  # read by each worker's Polars as it starts
     try:
         with cf.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            yield from pool.map(run_batch, specs)
+            # A bounded window of batches in flight, yielded in plan order: the parent's
+            # commits (Delta writes) must not let finished batches pile up in its memory.
+            window: collections.deque[cf.Future[BatchResult]] = collections.deque()
+            pending = iter(specs)
+            for spec in itertools.islice(pending, 2 * workers):
+                window.append(pool.submit(run_batch, spec))
+            while window:
+                result = window.popleft().result()
+                for spec in itertools.islice(pending, 1):
+                    window.append(pool.submit(run_batch, spec))
+                yield result
     finally:
         if saved is None:
             os.environ.pop("POLARS_MAX_THREADS", None)
@@ -207,55 +219,58 @@ def _raise_first(result: BatchResult, done: int, total: int) -> None:
     raise RecordError(source, index, reason, hint=hint)
 
 
+_Key = tuple[str, "date", str, str]  # table, day, account, region
+
+
 @dataclass
 class _Group:
-    """Batch results waiting to be committed together, deduplicated against the lake."""
+    """Batch results waiting to be committed together, deduplicated against the lake.
+
+    Copies of one record always share table, day, account and region (all derive from the
+    record), so dedup keys are kept and checked per (table, day, account, region): small sets.
+    """
 
     lake: Lake
-    known: dict[tuple[str, date], pl.Series] = field(default_factory=dict)
+    known: dict[_Key, pl.Series] = field(default_factory=dict)
+    loaded: set[tuple[str, date]] = field(default_factory=set)
     results: list[BatchResult] = field(default_factory=list)
-    frames: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
+    parts: dict[str, list[tuple[_Key, pl.DataFrame]]] = field(default_factory=dict)
     rows: int = 0
     days_written: dict[str, set[date]] = field(default_factory=dict)
 
-    def _keys(self, table: str, days: list[date]) -> None:
-        """Load the dedup keys the lake holds for the days not seen yet."""
-        missing = [d for d in days if (table, d) not in self.known]
-        if not missing:
+    def _load(self, table: str, day: date) -> None:
+        """Load the dedup keys the lake holds for a day the first time a batch touches it."""
+        self.loaded.add((table, day))
+        stored = writer.known_keys(self.lake, table, [day])
+        if stored.is_empty():
             return
-        stored = writer.known_keys(self.lake, table, missing)
-        by_day = stored.partition_by("day", as_dict=True) if not stored.is_empty() else {}
-        for day in missing:
-            part = by_day.get((day,))
-            keys = part[S.DEDUP_KEY] if part is not None else None
-            self.known[table, day] = (
-                keys if keys is not None else pl.Series(S.DEDUP_KEY, [], pl.Binary)
-            )
+        for (account, region), keys in stored.partition_by(
+            "account", "region", as_dict=True
+        ).items():
+            self.known[table, day, account, region] = keys[S.DEDUP_KEY]
 
     def add(self, result: BatchResult, summary: IngestSummary) -> None:
         """Drop rows the lake or an earlier batch already holds, count the batch, keep it."""
-        frame = result.frame
-        if frame is not None and not frame.is_empty():
-            for (table, day), part in sorted(
-                frame.partition_by("_table", "day", as_dict=True).items(), key=str
-            ):
-                self._keys(table, [day])
-                known = self.known[table, day]
-                keys = part[S.DEDUP_KEY]
-                if not known.is_empty():
-                    seen = keys.is_in(known.implode())
-                    if seen.any():
-                        for source, index, key in (
-                            part.filter(seen)
-                            .select(S.SOURCE, S.SOURCE_INDEX, S.DEDUP_KEY)
-                            .iter_rows()
-                        ):
-                            result.duplicates.append((source, index, key, table))
-                        part, keys = part.filter(~seen), keys.filter(~seen)
-                self.known[table, day] = keys if known.is_empty() else pl.concat([known, keys])
-                if not part.is_empty():
-                    self.frames.setdefault(table, []).append(part.drop("_table"))
-                    self.rows += part.height
+        for key, part in result.parts.items():
+            table, day = key[0], key[1]
+            if (table, day) not in self.loaded:
+                self._load(table, day)
+            keys = part[S.DEDUP_KEY]
+            known = self.known.get(key)
+            if known is not None:
+                seen = keys.is_in(known.implode())
+                if seen.any():
+                    for source, index, dedup in (
+                        part.filter(seen).select(S.SOURCE, S.SOURCE_INDEX, S.DEDUP_KEY).iter_rows()
+                    ):
+                        result.duplicates.append((source, index, dedup, table))
+                    part, keys = part.filter(~seen), keys.filter(~seen)
+                keys = pl.concat([known, keys])
+            self.known[key] = keys
+            if not part.is_empty():
+                self.parts.setdefault(table, []).append((key, part))
+                self.rows += part.height
+        result.parts = {}
         _count(result, summary)
         self.results.append(result)
 
@@ -268,16 +283,19 @@ class _Group:
         ledger = [row for r in self.results for row in _ledger_rows(r, group)]
         if ledger:  # a group of failed downloads only leaves nothing: they are retried
             for table in EVENT_TABLES:
-                parts = self.frames.get(table)
+                parts = sorted(self.parts.get(table, []), key=lambda kp: kp[0])
                 if parts:
-                    frame = pl.concat(parts).with_columns(pl.lit(group).alias(S.BATCH))
-                    writer.write_event_table(self.lake, table, frame, group)
-                    self.days_written.setdefault(table, set()).update(frame["day"].unique())
+                    # Key order is day, account, region; each part is sorted by time.
+                    frame = pl.concat([p for _, p in parts]).with_columns(
+                        pl.lit(group).alias(S.BATCH)
+                    )
+                    writer.write_event_table(self.lake, table, frame, group, clustered=True)
+                    self.days_written.setdefault(table, set()).update(k[1] for k, _ in parts)
             for name in ("quarantine", "duplicates", "digests"):
                 rows = [(*row, group) for r in self.results for row in getattr(r, name)]
                 writer.write_rows(self.lake, name, rows, group)
             writer.write_rows(self.lake, "ledger", ledger, group)
-        self.results, self.frames, self.rows = [], {}, 0
+        self.results, self.parts, self.rows = [], {}, 0
 
 
 def _count(result: BatchResult, summary: IngestSummary) -> None:
