@@ -84,3 +84,13 @@ def test_ingest_compacts_a_day_once_it_holds_many_small_files(tmp_path: Path) ->
     assert counts[: AUTO_COMPACT_FILES - 1] == list(range(2, AUTO_COMPACT_FILES + 1))
     assert counts[-1] < counts[-2]
     assert ch.scan(tmp_path / "lake").collect().height == 16 + 2 * (AUTO_COMPACT_FILES + 1)
+
+
+def test_cli_lake_upgrade_rewrites_an_old_lake(tmp_path: Path) -> None:
+    from tests.ingest.test_upgrade import OLD, _old_rows
+
+    done = run("lake", "upgrade", str(OLD), str(tmp_path / "new"))
+    assert done.returncode == 0, done.stderr
+    assert f"upgraded {_old_rows('events').height} events" in done.stdout
+    again = run("lake", "upgrade", str(OLD), str(tmp_path / "new"))
+    assert again.returncode == 2 and "already a lake" in again.stderr
