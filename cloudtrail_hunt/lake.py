@@ -216,12 +216,20 @@ class Lake:
 
     @functools.cached_property
     def pinned_time(self) -> datetime | None:
-        """The commit time of the pinned `events` version (None when reading the latest)."""
+        """The time the other tables are read at for an `events` version (None: the latest).
+
+        An ingest commits its ledger rows just after its events, so the other tables are read
+        as they were just before the next `events` commit.
+        """
         if self.as_of is None or isinstance(self.as_of, datetime):
             return self.as_of
-        table = self.table("events")
-        (entry,) = table.history(1)
-        return datetime.fromtimestamp(entry["timestamp"] / 1000, UTC)
+        history = {e["version"]: e for e in self.table("events", latest=True).history()}
+        if self.as_of not in history:
+            raise LakeError(self.table_uri("events"), f"no version {self.as_of}", _hint(self, 1))
+        after = history.get(self.as_of + 1)
+        if after is None:
+            return None
+        return datetime.fromtimestamp(after["timestamp"] / 1000, UTC) - timedelta(milliseconds=1)
 
     @functools.cached_property
     def version(self) -> int:

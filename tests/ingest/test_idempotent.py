@@ -287,3 +287,16 @@ def test_time_travel_reads_the_lake_as_it_was(tmp_path: Path) -> None:
     then = ch.scan(tmp_path / "lake", as_of=before).select("source").collect()["source"]
     assert str(new) in set(now) and str(new) not in set(then)
     assert then.len() == rows_before == now.len() - 2
+
+
+def test_as_of_a_version_reads_every_table_as_of_that_commit(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    small_trail(src, days=1, objects_per_day=1)
+    ch.ingest(src, tmp_path / "lake", workers=1)
+    first = ch.Lake.open(tmp_path / "lake").version
+    objects = ch.Lake.open(tmp_path / "lake").read_table("ledger").height
+    make_new(src, 0)
+    ch.ingest(src, tmp_path / "lake", workers=1)
+    pinned = ch.Lake.open(tmp_path / "lake", as_of=first)
+    assert pinned.read_table("ledger").height == objects
+    assert ch.Lake.open(tmp_path / "lake").read_table("ledger").height == objects + 1
