@@ -21,6 +21,7 @@ from cloudtrail_hunt.ingest.normalize import ObjectRecords, normalize
 from cloudtrail_hunt.ingest.sources import open_source
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from datetime import date
 
     from cloudtrail_hunt.ingest.sources import Source, SourceObject
@@ -61,9 +62,17 @@ class BatchResult:
 
     batch: str
     outcomes: list[ObjectOutcome]
-    #: Rows to store by (table, day, account, region), each sorted by time: the parent
-    #: deduplicates and concatenates them in key order, which clusters a day without a sort.
-    parts: dict[tuple[str, date, str, str], pl.DataFrame] = field(default_factory=dict)
+    #: Rows to store per table, sorted by day, account, region and time, and where each
+    #: (day, account, region) run starts and ends in them: the parent deduplicates per run and
+    #: concatenates runs in key order, which clusters a day without a sort. One frame per table
+    #: crosses the process boundary, not one per run (each pickled frame costs ~ms).
+    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
+    runs: list[tuple[tuple[str, date, str, str], int, int]] = field(default_factory=list)
+
+    def parts(self) -> Iterator[tuple[tuple[str, date, str, str], pl.DataFrame]]:
+        """Each (table, day, account, region) run of rows, as a zero-copy slice."""
+        for key, offset, length in self.runs:
+            yield key, self.frames[key[0]].slice(offset, length)
     quarantine: list[tuple[str, int | None, str]] = field(default_factory=list)
     duplicates: list[tuple[str, int, bytes, str]] = field(default_factory=list)
     digests: list[tuple[str, str]] = field(default_factory=list)
@@ -124,7 +133,9 @@ def _split(frame: pl.DataFrame, result: BatchResult) -> None:
         if rows.is_empty():
             continue
         rows = rows.sort("day", "account", "region", S.EVENT_TIME, S.SOURCE, S.SOURCE_INDEX)
-        for (day, account, region), part in rows.partition_by(
-            "day", "account", "region", as_dict=True, maintain_order=True
-        ).items():
-            result.parts[name, day, account, region] = part
+        result.frames[name] = rows
+        counts = rows.group_by("day", "account", "region", maintain_order=True).len()
+        offset = 0
+        for day, account, region, length in counts.iter_rows():
+            result.runs.append(((name, day, account, region), offset, length))
+            offset += length

@@ -251,7 +251,7 @@ class _Group:
 
     def add(self, result: BatchResult, summary: IngestSummary) -> None:
         """Drop rows the lake or an earlier batch already holds, count the batch, keep it."""
-        for key, part in result.parts.items():
+        for key, part in result.parts():
             table, day = key[0], key[1]
             if (table, day) not in self.loaded:
                 self._load(table, day)
@@ -270,7 +270,7 @@ class _Group:
             if not part.is_empty():
                 self.parts.setdefault(table, []).append((key, part))
                 self.rows += part.height
-        result.parts = {}
+        result.frames, result.runs = {}, []
         _count(result, summary)
         self.results.append(result)
 
