@@ -3,7 +3,8 @@
 Usage: ``uv run python bench/sparse_bench.py [--events-per-day 20] [--rounds 5]``
 
 Generates (once, cached) a synthetic trail of 365 days, ingests it whole into one lake and only
-its last 31 days (the hunted day and the 30-day baseline window the hunt reads) into another,
+the days the hunt of its last day reads (that day and the history window before it: the longest
+baseline or lookback of the rule pack, 97 days) into another,
 then times the same hunt of the last day on both, interleaved, in this process. Prints medians
 and the ratio year/day (target <= 1.2).
 """
@@ -34,7 +35,7 @@ def prepare(per_day: int) -> tuple[Path, Path]:
     """The trail, its whole-year lake and its last-31-days lake (cached)."""
     from cloudtrail_hunt.synth import generate_org_trail
 
-    base = OUT / f"sparse-{per_day}"
+    base = OUT / f"sparse-{per_day}-v2"
     marker = base / ".done.json"
     if marker.is_file():
         return base / "year", base / "day"
@@ -51,9 +52,19 @@ def prepare(per_day: int) -> tuple[Path, Path]:
         files_per_day=2,
         scenarios=False,
     )
+    from cloudtrail_hunt.detect import registry
+    from cloudtrail_hunt.detect.hunt import BASELINE
+    from cloudtrail_hunt.detect.model import Computed
+
+    pack = registry.load()
+    history = max(
+        [BASELINE] + [s.lookback for d in pack for s in d.signals if isinstance(s, Computed)]
+    )
     last = FIRST + timedelta(days=DAYS - 1)
     ch.ingest(trail, base / "year")
-    ch.ingest(trail, base / "day", start=last - timedelta(days=31), end=last + timedelta(days=1))
+    # Delivery runs minutes behind event time: one more day either side.
+    window = (last - history - timedelta(days=1), last + timedelta(days=1))
+    ch.ingest(trail, base / "day", start=window[0], end=window[1])
     marker.write_text(json.dumps({"events": result.events}))
     return base / "year", base / "day"
 

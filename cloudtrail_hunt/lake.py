@@ -126,6 +126,7 @@ class Lake:
     storage_options: dict[str, str] = field(default_factory=dict)
     as_of: int | datetime | None = None
     endpoint_url: str | None = None
+    _tables: dict[str, DeltaTable] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def open(
@@ -150,7 +151,7 @@ class Lake:
 
     def at(self, as_of: AsOf) -> Lake:
         """The same lake pinned to another version or time (None: the latest)."""
-        return replace(self, as_of=parse_as_of(as_of))
+        return replace(self, as_of=parse_as_of(as_of), _tables={})
 
     @property
     def is_local(self) -> bool:
@@ -195,7 +196,18 @@ class Lake:
             raise LakeError(self.uri, msg, "run `cloudtrail-hunt ingest` first")
 
     def table(self, name: str, *, latest: bool = False) -> DeltaTable:
-        """Open the Delta table `name` at the lake's pinned version (or the latest)."""
+        """Open the Delta table `name` at the lake's pinned version (or the latest).
+
+        A pinned lake opens each table once (its log is read once) and reuses it.
+        """
+        if self.as_of is not None and not latest:
+            cached = self._tables.get(name)
+            if cached is None:
+                cached = self._tables[name] = self._open_table(name, latest=False)
+            return cached
+        return self._open_table(name, latest=latest)
+
+    def _open_table(self, name: str, *, latest: bool) -> DeltaTable:
         from deltalake import DeltaTable
 
         version = None if latest else self._version_of(name)

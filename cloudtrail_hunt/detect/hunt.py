@@ -90,23 +90,27 @@ def hunt(
     chosen = registry.select(pack if pack is not None else registry.load(), detections)
     lo, hi = to_utc(start), to_utc(end)
     lake: Lake | None = None
+    frame: pl.LazyFrame | None = None
     if isinstance(source, Lake) or (isinstance(source, str | Path) and not is_log_events(source)):
         # Resolved once and pinned: every read below sees the same version of the lake.
         lake = resolve_lake(source, as_of=as_of)[0].pinned()
-        frame = lake.scan()
     else:
         frame = open_source(source)
     # A lake finds its latest event in its last day partition alone.
     trail_end = lake.latest_event() if lake is not None else None
     if lo is None or hi is None:
-        if lake is None:
+        if frame is not None:
             trail_end = latest_time(frame)
         day, next_day = _last_day(trail_end)
         lo, hi = lo or day, hi or next_day
-    # Read as much history as the longest baseline of the chosen detections needs.
+    # Read as much history as the longest baseline of the chosen detections needs; a lake
+    # opens only the days from there on, so a one-day hunt costs the same on a year.
     history = max(
         [BASELINE] + [s.lookback for d in chosen for s in d.signals if isinstance(s, Computed)]
     )
+    if lake is not None:
+        frame = lake.scan(start=lo - history)
+    assert frame is not None
     frame = frame.filter(pl.col(schema.EVENT_TIME) >= lo - history)
     found = engine.run(
         frame,
