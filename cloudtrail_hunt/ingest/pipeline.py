@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import dataclasses
 import itertools
 import multiprocessing
 import os
+import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -186,12 +189,18 @@ def _run(specs: list[BatchSpec], workers: int | None) -> Iterator[BatchResult]:
     context = multiprocessing.get_context("spawn")
     saved = os.environ.get("POLARS_MAX_THREADS")
     os.environ["POLARS_MAX_THREADS"] = "1"  # read by each worker's Polars as it starts
+    # Workers hand their rows over in Arrow files in RAM (/dev/shm) that the parent maps and
+    # unlinks; a killed run leaves at most the batches in flight there, in this folder.
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
     try:
-        with cf.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with (
+            tempfile.TemporaryDirectory(prefix="cloudtrail-hunt-", dir=shm) as spill,
+            cf.ProcessPoolExecutor(workers, mp_context=context) as pool,
+        ):
             # A bounded window of batches in flight, yielded in plan order: the parent's
             # commits (Delta writes) must not let finished batches pile up in its memory.
             window: collections.deque[cf.Future[BatchResult]] = collections.deque()
-            pending = iter(specs)
+            pending = (dataclasses.replace(spec, spill=spill) for spec in specs)
             for spec in itertools.islice(pending, 2 * workers):
                 window.append(pool.submit(run_batch, spec))
             while window:
