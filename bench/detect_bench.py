@@ -36,10 +36,10 @@ import sys, time
 sys.path.insert(0, sys.argv[2])
 from datetime import datetime, timedelta, UTC
 from cloudtrail_hunt.detect.hunt import hunt
-from cloudtrail_hunt.ingest.manifest import Ledger
+from deltalake import DeltaTable
 lake = sys.argv[1]
-# The lake's last day from its ledger, as the DuckDB side takes max(day) from the partitions.
-last = max(f.day for f in Ledger(lake).snapshot(objects=False).files)
+# The lake's last day from its Delta log, as the DuckDB side takes max(day) from the partitions.
+last = datetime.fromisoformat(max(p["day"] for p in DeltaTable(f"{lake}/events").partitions()))
 end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
 start = end - timedelta(days=30)
 found = hunt(lake, start=start, end=end)
@@ -300,9 +300,11 @@ from datetime import timedelta
 lake, signals, setup, site = sys.argv[1], *map(json.loads, sys.argv[2:5])
 con = duckdb.connect()
 con.execute("SET TimeZone = 'UTC'")  # days and day intervals in UTC, as the rule pack counts them
+from deltalake import DeltaTable
+files = DeltaTable(f"{lake}/events").file_uris()  # the live files of the latest version
 con.execute(
-    f"CREATE VIEW events AS SELECT * FROM read_parquet('{lake}/events/**/*.parquet', "
-    "hive_partitioning = true, hive_types = {'account': VARCHAR, 'region': VARCHAR, 'day': DATE})"
+    f"CREATE VIEW events AS SELECT * FROM read_parquet({files!r}, "
+    "hive_partitioning = true, hive_types = {'day': DATE})"
 )
 last = con.sql("SELECT max(day) FROM events").fetchall()[0][0]
 # DuckDB at its best: read the columns the signals need once, then query the in-memory table.

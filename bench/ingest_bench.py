@@ -1,7 +1,7 @@
 """Ingest benchmark: our ingest, the DuckDB anchor and the gzip+JSON floor on the same files.
 
-After each run of our ingest it also times our writer alone re-writing that run's lake (the
-partition files, from memory, two processes): a lower bound for writing this lake this way.
+After each run of our ingest it also counts the lake's data files, compacts it
+(`cloudtrail-hunt compact`, timed) and counts them again.
 
 Usage: ``uv run python bench/ingest_bench.py [--events 1000000] [--rounds 3]``
 
@@ -103,7 +103,7 @@ COPY (
          r.recipientAccountId AS account, r.awsRegion AS region,
          CAST(CAST(r.eventTime AS TIMESTAMPTZ) AS DATE) AS day
   FROM t
-) TO '{dst}/events' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (account, region, day))
+) TO '{dst}/events' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day))
 ''')
 """
 )
@@ -118,26 +118,11 @@ for p in sorted(Path(sys.argv[1]).rglob("*_CloudTrail_*.json.gz")):
 print(n)
 """
 
-# Our lake's writes alone: every partition file of our ingest's lake, read into memory by two
-# processes and written again through `write_partition`. Prints the CPU seconds spent writing
-# and the files and rows: a lower bound for any ingest that writes this lake with this writer.
-WRITES_ONLY = r"""
-import os, sys, time, pathlib
-from concurrent.futures import ProcessPoolExecutor
-def write(paths):
-    os.environ["POLARS_MAX_THREADS"] = "1"
-    import polars as pl
-    from cloudtrail_hunt.ingest.lake import write_partition
-    frames = [pl.read_parquet(p) for p in paths]
-    start = time.process_time()
-    for i, frame in enumerate(frames):
-        write_partition(pathlib.Path(sys.argv[2]), f"{i % 64}/{os.getpid()}-{i}.parquet", frame)
-    return time.process_time() - start, sum(f.height for f in frames)
-if __name__ == "__main__":
-    files = sorted(str(p) for p in pathlib.Path(sys.argv[1]).rglob("part-*.parquet"))
-    with ProcessPoolExecutor(2) as pool:
-        done = list(pool.map(write, [files[0::2], files[1::2]]))
-    print(sum(c for c, _ in done), len(files), sum(n for _, n in done))
+# Data files of the lake's `events` table (live in its latest Delta version).
+FILES = r"""
+import sys
+from deltalake import DeltaTable
+print(len(DeltaTable(sys.argv[1]).file_uris()))
 """
 
 
@@ -229,7 +214,7 @@ def main() -> None:
         "floor (1 process)": lambda d: [sys.executable, "-c", FLOOR, str(trail)],
     }
     results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in contenders}
-    writes: list[float] = []
+    compactions: list[tuple[int, int, float]] = []
     for rnd in range(args.rounds):
         for name, cmd in contenders.items():
             work = OUT / "run"
@@ -248,7 +233,7 @@ def main() -> None:
             if name.endswith("ingest"):
                 assert json.loads(out)["records"] == events, out
             if name == "cloudtrail-hunt ingest":
-                writes.append(_writes_only(work))
+                compactions.append(_compaction(work))
             results[name].append((wall, cpu, peak))
             print(
                 f"round {rnd + 1} {name:24s} {wall:7.2f} s {cpu:7.2f} cpu s "
@@ -275,25 +260,27 @@ def main() -> None:
             f"{wall / anchor:11.2f} {mem / anchor_mem:10.2f} {wall / same:9.2f} "
             f"{mem / same_mem:8.2f} {wall / floor:10.2f}"
         )
-    write_cpu = statistics.median(writes)
+    before, after, took = compactions[-1]
     print(
-        f"\nour lake's writes alone (write_partition, median of {len(writes)}): "
-        f"{write_cpu:.2f} cpu s, so at least {write_cpu / 2:.2f} s on 2 cores "
-        f"({write_cpu / 2 / anchor:.2f}x the anchor's whole run)"
+        f"\nour lake's data files after ingest: {before}, after `compact`: {after} "
+        f"(compaction {statistics.median(c[2] for c in compactions):.2f} s, median)"
     )
 
 
-def _writes_only(work: Path) -> float:
-    """CPU seconds our writer spends re-writing the lake our ingest just left in `work`."""
-    result = subprocess.run(
-        [sys.executable, "-c", WRITES_ONLY, str(work / "lake" / "events"), str(work / "rewrite")],
-        capture_output=True,
-        text=True,
-        check=True,
+def _files(lake: Path) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", FILES, str(lake / "events")], capture_output=True, text=True
     )
-    cpu, files, rows = result.stdout.split()
-    print(f"        our lake's writes alone: {float(cpu):.2f} cpu s, {files} files, {rows} rows")
-    return float(cpu)
+    return int(out.stdout)
+
+
+def _compaction(work: Path) -> tuple[int, int, float]:
+    """Data files of the lake our ingest left in `work`, before and after compaction."""
+    before = _files(work / "lake")
+    wall, *_ = measure([sys.executable, "-m", "cloudtrail_hunt", "compact", str(work / "lake")])
+    after = _files(work / "lake")
+    print(f"        data files: {before} after ingest, {after} after compact ({wall:.2f} s)")
+    return before, after, wall
 
 
 if __name__ == "__main__":

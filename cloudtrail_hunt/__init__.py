@@ -1,10 +1,11 @@
-"""cloudtrail-hunt: AWS CloudTrail forensics on a Parquet lake.
+"""cloudtrail-hunt: AWS CloudTrail forensics on a Delta Lake lake.
 
 Public API: :func:`ingest` org-trail logs into a lake, :func:`scan` the lake as a Polars LazyFrame,
 :func:`query` it with CloudWatch Logs Insights queries, :func:`hunt` with the detections.
 After a hunt: :func:`backtest`, :func:`recommend` and :func:`calibrate` tune thresholds;
 :func:`timeline`, :func:`trace`, :func:`evidence` and :func:`verify_evidence` are the
 responder's workbench; :func:`verify_source` checks a trail against CloudTrail's digests.
+:class:`Lake` is the handle to a lake (local or S3, pinned to a version) that every reader takes.
 
 Imported lazily: ``import cloudtrail_hunt`` costs nothing until a function is used, so the
 command line starts without Polars for ``--help`` and ``--version``.
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cloudtrail_hunt.custody import verify_source
     from cloudtrail_hunt.detect.hunt import hunt
-    from cloudtrail_hunt.ingest.lake import scan
+    from cloudtrail_hunt.lake import Lake, scan
     from cloudtrail_hunt.ingest.pipeline import IngestSummary, ingest
     from cloudtrail_hunt.query.run import query
     from cloudtrail_hunt.tune import backtest, calibrate, recommend
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "IngestSummary",
+    "Lake",
     "__version__",
     "backtest",
     "calibrate",
@@ -46,7 +48,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "IngestSummary": "cloudtrail_hunt.ingest.pipeline",
     "hunt": "cloudtrail_hunt.detect.hunt",
-    "scan": "cloudtrail_hunt.ingest.lake",
+    "scan": "cloudtrail_hunt.lake",
+    "Lake": "cloudtrail_hunt.lake",
     "backtest": "cloudtrail_hunt.tune",
     "calibrate": "cloudtrail_hunt.tune",
     "recommend": "cloudtrail_hunt.tune",

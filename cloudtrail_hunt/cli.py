@@ -57,9 +57,11 @@ AREAS: tuple[str, ...] = (
     "cloudtrail_hunt.cli_workbench",
     "cloudtrail_hunt.cli_custody",
     "cloudtrail_hunt.cli_tune",
+    "cloudtrail_hunt.cli_lake",
 )
 #: Output formats (cloudtrail_hunt.output.FORMATS and detect.findings.FORMATS; kept here so the
 #: parser does not import Polars; tests/test_cli.py checks they agree).
+_AS_OF_HELP = "read the lake as of this version (see `lake history`) or time (ISO, UTC)"
 QUERY_FORMATS = ("table", "json", "jsonl", "csv", "parquet")
 FINDING_FORMATS = ("table", "jsonl", "csv", "parquet")
 _PROG = "cloudtrail-hunt"
@@ -118,6 +120,11 @@ def warn(message: str) -> None:
     print(f"{_PROG}: warning: {message}", file=sys.stderr)
 
 
+def as_of(text: str) -> int | datetime:
+    """argparse type for --as-of: a lake version (see `lake history`) or a day or ISO time."""
+    return int(text) if text.strip().isdigit() else instant(text)
+
+
 def _version() -> str:
     from cloudtrail_hunt import __version__
 
@@ -125,7 +132,7 @@ def _version() -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=_PROG, description="AWS CloudTrail forensics on a Parquet lake.")
+    parser = _Parser(prog=_PROG, description="AWS CloudTrail forensics on a Delta Lake lake.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument(
         "--debug", action="store_true", help="show the traceback of an internal error"
@@ -177,6 +184,7 @@ def _add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--explain", action="store_true", help="print the optimised Polars plan, do not run"
     )
     query.set_defaults(handler=_query)
+    query.add_argument("--as-of", type=as_of, help=_AS_OF_HELP)
 
     hunt = commands.add_parser(
         "hunt", help="run the IAM hardening detections on a lake or on raw logs"
@@ -197,11 +205,8 @@ def _add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     hunt.add_argument("--format", choices=FINDING_FORMATS, default="table", help="output format")
     hunt.add_argument("-o", "--output", help="write to this file instead of stdout")
     hunt.add_argument("--no-fail", action="store_true", help="exit 0 even when a page fires")
+    hunt.add_argument("--as-of", type=as_of, help=_AS_OF_HELP)
     hunt.set_defaults(handler=_hunt)
-
-    compact = commands.add_parser("compact", help="merge each partition's small files into one")
-    compact.add_argument("lake", help="lake folder")
-    compact.set_defaults(handler=_compact)
 
     quarantine = commands.add_parser("quarantine", help="list what ingest could not load, and why")
     quarantine.add_argument("lake", help="lake folder (or the cache lake `query`/`hunt` printed)")
@@ -225,7 +230,8 @@ def _add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     synth.set_defaults(handler=_synth)
 
 
-def _lake_only(path: str) -> None:
+def require_lake(path: str) -> None:
+    """Refuse (exit 2) a path that is not a lake, before any work starts."""
     from cloudtrail_hunt.source import is_lake
 
     if not is_lake(path):
@@ -313,22 +319,10 @@ def _synth(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _compact(args: argparse.Namespace) -> int:
-    _lake_only(args.lake)
-    from cloudtrail_hunt.ingest.compact import compact
-
-    done = compact(args.lake)
-    print(
-        f"compacted {done.partitions:,} partitions: {done.files_removed:,} files into "
-        f"{done.files_written:,} ({done.rows:,} rows)"
-    )
-    return EXIT_OK
-
-
 def _quarantine(args: argparse.Namespace) -> int:
     import json
 
-    _lake_only(args.lake)
+    require_lake(args.lake)
     import polars as pl
 
     from cloudtrail_hunt.escape import escape_for_terminal
@@ -366,6 +360,7 @@ def _query(args: argparse.Namespace) -> int:
         end=args.end,
         accounts=args.accounts,
         regions=args.regions,
+        as_of=args.as_of,  # lake (issue 11)
     )
     for warning in compiled.warnings:
         warn(warning)
@@ -427,6 +422,15 @@ def _hunt(args: argparse.Namespace) -> int:
         warn(f"allow-list entry {note}; it no longer applies")
     _parquet_needs_file(args)
     source = _cached_lake(args.source)
+    # lake (issue 11): resolve the lake once, pinned, and say which version the hunt reads.
+    from cloudtrail_hunt.escape import escape_for_terminal
+    from cloudtrail_hunt.lake import Lake
+    from cloudtrail_hunt.source import is_log_events
+
+    if not is_log_events(source):
+        source = Lake.open(source, as_of=args.as_of).pinned()
+        where = escape_for_terminal(source.uri, 200)
+        print(f"{_PROG}: hunting {where} at lake version {source.version}", file=sys.stderr)
     found = hunt(
         source,
         start=args.start,

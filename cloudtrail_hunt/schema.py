@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import polars as pl
 
-#: Bump when the physical layout of the lake changes; the ledger records it per batch.
+#: Bump when the stored columns change; part of every ingest batch's id.
 SCHEMA_VERSION = 2  # 2: `event_time_text`
 
-#: Hive partition keys, outermost first. Values are strings (account ids keep leading zeros).
+#: The columns after the data columns: account and region (strings: account ids keep their
+#: leading zeros) and `day`, the UTC day of eventTime, the Delta tables' one partition column.
 PARTITION_KEYS: tuple[str, ...] = ("account", "region", "day")
 HIVE_SCHEMA: dict[str, pl.DataType] = {
     "account": pl.String(),

@@ -1,8 +1,9 @@
 """Opens what a user points a query or a hunt at: a lake, raw CloudTrail logs, or a frame.
 
 Raw logs (a folder, a file or an ``s3://`` prefix that is not a lake) are ingested on the fly
-into a cache lake keyed by the source, so a second query over the same logs reads Parquet and
-only new objects are ingested (ingest is incremental and idempotent).
+into a cache lake keyed by the source, so a second query over the same logs reads the lake and
+only new objects are ingested (ingest is incremental and idempotent). `resolve_lake` is the one
+place that decides what a path is; callers resolve once and hand the `Lake` down.
 """
 
 from __future__ import annotations
@@ -17,24 +18,51 @@ import polars as pl
 
 from cloudtrail_hunt import schema
 from cloudtrail_hunt.errors import RecordError
-from cloudtrail_hunt.ingest.lake import scan, to_utc
 from cloudtrail_hunt.ingest.layout import UNKNOWN
 from cloudtrail_hunt.ingest.normalize import ObjectRecords, normalize
+from cloudtrail_hunt.lake import AsOf, Lake, to_utc
 from cloudtrail_hunt.lake_cache import CACHE_SOURCE, cache_key, cache_lake, cache_lakes, cache_root
 
 if TYPE_CHECKING:
     from cloudtrail_hunt.ingest.pipeline import IngestSummary
 
-__all__ = ["cache_lake", "cache_lakes", "cache_root", "is_lake", "open_source"]
+__all__ = ["cache_lake", "cache_lakes", "cache_root", "is_lake", "open_source", "resolve_lake"]
 
-Source = str | Path | pl.LazyFrame | pl.DataFrame | list[dict[str, object]]
+Source = str | Path | Lake | pl.LazyFrame | pl.DataFrame | list[dict[str, object]]
 #: Logs Insights system fields a caller may give with each record (reference §14).
 SYSTEM_KEYS = ("@timestamp", "@message", "@logStream", "@log", "@ingestionTime")
 
 
-def is_lake(path: str | Path) -> bool:
-    """True for a folder written by `cloudtrail-hunt ingest`."""
-    return not str(path).startswith("s3://") and (Path(path) / "_ledger").is_dir()
+def is_lake(path: str | Path | Lake) -> bool:
+    """True for a lake written by `cloudtrail-hunt ingest` (a folder or an ``s3://`` prefix)."""
+    return Lake.open(path).exists()
+
+
+def resolve_lake(
+    source: str | Path | Lake,
+    *,
+    as_of: AsOf = None,
+    endpoint_url: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    accounts: Collection[str] | None = None,
+    regions: Collection[str] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[Lake, IngestSummary | None]:
+    """Resolve a path into the `Lake` to read: itself, or raw logs' cache lake after ingesting.
+
+    Returns the lake and the ingest summary (None when `source` already is a lake). Raw logs are
+    listed for `start`..`end` delivery days (None: all).
+    """
+    if isinstance(source, Lake):
+        return source.at(as_of) if as_of is not None else source, None
+    lake = Lake.open(source, as_of=as_of, endpoint_url=endpoint_url)
+    if lake.exists():
+        return lake, None
+    cached, summary = ingest_cached(
+        source, start=start, end=end, accounts=accounts, regions=regions, on_progress=on_progress
+    )
+    return Lake.open(cached, as_of=as_of), summary
 
 
 def open_source(
@@ -44,22 +72,26 @@ def open_source(
     end: datetime | date | str | None = None,
     accounts: Collection[str] | None = None,
     regions: Collection[str] | None = None,
+    as_of: AsOf = None,
 ) -> pl.LazyFrame:
-    """A LazyFrame of CloudTrail events in the lake schema, limited to the range and filters."""
+    """A LazyFrame of CloudTrail events in the lake schema, limited to the range and filters.
+
+    `as_of` (a lake version or a time) reads a lake as it was then; it is ignored for frames.
+    """
     lo, hi = to_utc(start), to_utc(end)
     if isinstance(source, list):
         return _restrict(records_frame(source), lo, hi, accounts, regions)
     if isinstance(source, pl.DataFrame | pl.LazyFrame):
         return _restrict(source.lazy(), lo, hi, accounts, regions)
-    if is_lake(source):
-        return scan(source, start=lo, end=hi, accounts=accounts, regions=regions)
-    if is_log_events(source):
+    if not isinstance(source, Lake) and is_log_events(source):
         return _restrict(log_events_frame(source), lo, hi, None, None)
     # Delivery runs minutes behind event time: read one day either side of the range.
     first = None if lo is None else (lo - timedelta(days=1)).date()
     last = None if hi is None else (hi + timedelta(days=1)).date()
-    lake, _ = ingest_cached(source, start=first, end=last, accounts=accounts, regions=regions)
-    return scan(lake, start=lo, end=hi, accounts=accounts, regions=regions)
+    lake, _ = resolve_lake(
+        source, as_of=as_of, start=first, end=last, accounts=accounts, regions=regions
+    )
+    return lake.scan(start=lo, end=hi, accounts=accounts, regions=regions)
 
 
 def ingest_cached(
@@ -108,8 +140,10 @@ def _restrict(
     return frame
 
 
-def is_log_events(path: str | Path) -> bool:
+def is_log_events(path: str | Path | Lake) -> bool:
     """True for CloudWatch Logs events saved with `aws logs filter-log-events` (not CloudTrail)."""
+    if isinstance(path, Lake):
+        return False
     root = Path(path)
     if str(path).startswith("s3://") or not root.exists() or (root / "AWSLogs").exists():
         return False

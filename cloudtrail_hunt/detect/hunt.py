@@ -15,8 +15,9 @@ from cloudtrail_hunt.detect.model import Computed, Detection
 from cloudtrail_hunt.detect.site import Site, site_from_org_json
 from cloudtrail_hunt.errors import ConfigError
 from cloudtrail_hunt.ingest import side_tables
-from cloudtrail_hunt.ingest.lake import latest_event, latest_time, to_utc
-from cloudtrail_hunt.source import Source, cache_lake, is_lake, is_log_events, open_source
+from cloudtrail_hunt.lake import AsOf, Lake, latest_time, to_utc
+from cloudtrail_hunt.lake_cache import cache_lake
+from cloudtrail_hunt.source import Source, is_log_events, open_source, resolve_lake
 
 #: The window before the hunted range that baselines learn from (the guide's 30 days).
 BASELINE = timedelta(days=30)
@@ -78,17 +79,29 @@ def _require_folder(folder: Path) -> Path:
     return folder
 
 
-def _side_documents(source: Source, side_inputs: str | Path | None) -> dict[str, bytes]:
+def _side_documents(lake: Lake | None, side_inputs: str | Path | None) -> dict[str, bytes]:
     """The side-input documents a hunt reads: the folder given, else the lake's side tables."""
     if side_inputs is not None:
         documents, bad = side_tables.usable_documents(_require_folder(Path(side_inputs)))
         for rel, reason in bad:
             warnings.warn(f"side input {rel} skipped: {reason}", stacklevel=3)
         return documents
-    lake = _lake_of(source)
     if lake is None or not lake.exists():
         return {}
-    return side_tables.stored_documents(lake)
+    return side_tables.stored_documents(lake.uri, storage_options=lake.storage_options)
+
+
+def _existing_lake(source: Source) -> Lake | None:
+    """The lake `source` reads, without ingesting: itself, or raw logs' cache lake if built."""
+    if isinstance(source, Lake):
+        return source
+    if not isinstance(source, str | Path) or is_log_events(source):
+        return None
+    for where in (source, cache_lake(source)):
+        lake = Lake.open(where)
+        if lake.exists():
+            return lake
+    return None
 
 
 # --- end side inputs -------------------------------------------------------------------------
@@ -100,7 +113,7 @@ def site_of(source: Source, side_inputs: str | Path | None = None) -> Site:
     The side inputs given, else the lake's side tables, else (raw logs not ingested yet) the
     ``side_inputs/`` folder beside them; no org.json gives an empty Site.
     """
-    documents = _side_documents(source, side_inputs)
+    documents = _side_documents(_existing_lake(source), side_inputs)
     beside = Path(source) / "side_inputs" if isinstance(source, str | Path) else None
     if "org.json" not in documents and beside is not None and beside.is_dir():
         documents, _ = side_tables.usable_documents(beside)
@@ -111,11 +124,12 @@ def site_of(source: Source, side_inputs: str | Path | None = None) -> Site:
         return site_from_org_json(org)
 
 
-def _lake_of(source: Source) -> Path | None:
-    """The lake a source reads from: itself, or the cache lake of raw logs (after open_source)."""
-    if not isinstance(source, str | Path) or is_log_events(source):
-        return None
-    return Path(source) if is_lake(source) else cache_lake(source)
+def lake_of(source: Source, as_of: AsOf = None) -> Lake | None:
+    """The lake a hunt over `source` reads, resolved once and pinned (raw logs are ingested,
+    events and side inputs, into their cache lake); None for a frame or CloudWatch log events."""
+    if isinstance(source, Lake) or (isinstance(source, str | Path) and not is_log_events(source)):
+        return resolve_lake(source, as_of=as_of)[0].pinned()
+    return None
 
 
 def _last_day(latest: datetime | None) -> tuple[datetime, datetime]:
@@ -136,6 +150,7 @@ def hunt(
     tuning: dict[str, engine.Tuning] | None = None,
     pack: list[Detection] | None = None,
     side_inputs: str | Path | None = None,
+    as_of: AsOf = None,
 ) -> pl.DataFrame:
     """Run the detections over ``[start, end)`` and return the findings.
 
@@ -156,6 +171,15 @@ def hunt(
         Folder of org.json, credential reports, Access Analyzer findings and Config
         evaluations; by default the side tables of the lake (ingest stores `<logs>/side_inputs`
         there), so a hunt over a lake and over its raw logs read the same documents.
+    as_of
+        Hunt the lake as it was at this version (int) or time.
+
+    Returns
+    -------
+    pl.DataFrame
+        The findings (:data:`cloudtrail_hunt.detect.findings.FINDING_SCHEMA`) plus
+        `lake_version`: the version of the lake's `events` table read (null for a frame), so
+        the hunt can be re-run on exactly the data it saw (``as_of=lake_version``).
 
     Warns
     -----
@@ -166,23 +190,27 @@ def hunt(
     lo, hi = to_utc(start), to_utc(end)
     if lo is not None and hi is not None and lo >= hi:
         raise ConfigError(key="start", reason=f"the range is empty: start {start} >= end {end}")
-    # Raw logs are ingested (events and side inputs) into their cache lake here.
     if side_inputs is not None:
         _require_folder(Path(side_inputs))
-    frame = open_source(source)
-    documents = _side_documents(source, side_inputs)
-    # A lake's ledger finds its latest event without scanning it.
-    lake = _lake_of(source)
-    trail_end = latest_event(lake) if lake is not None else None
+    # Resolved once and pinned: every read below sees the same version of the lake.
+    lake = lake_of(source, as_of)
+    frame = open_source(source) if lake is None else None
+    documents = _side_documents(lake, side_inputs)
+    # A lake finds its latest event in its last day partition alone.
+    trail_end = lake.latest_event() if lake is not None else None
     if lo is None or hi is None:
-        if lake is None:
+        if frame is not None:
             trail_end = latest_time(frame)
         day, next_day = _last_day(trail_end)
         lo, hi = lo or day, hi or next_day
-    # Read as much history as the longest baseline of the chosen detections needs.
+    # Read as much history as the longest baseline of the chosen detections needs; a lake
+    # opens only the days from there on, so a one-day hunt costs the same on a year.
     history = max(
         [BASELINE] + [s.lookback for d in chosen for s in d.signals if isinstance(s, Computed)]
     )
+    if lake is not None:
+        frame = lake.scan(start=lo - history)
+    assert frame is not None
     frame = frame.filter(pl.col(schema.EVENT_TIME) >= lo - history)
     # The detections parse side inputs from a folder: the documents are laid out in a scratch
     # one, so every way to hunt goes through the same parsers.
@@ -192,7 +220,7 @@ def hunt(
             org = folder / "org.json" if folder is not None else None
             site = site_from_org_json(org) if org is not None and org.is_file() else Site()
         _warn_missing(missing_facts(chosen, site, folder))
-        return engine.run(
+        found = engine.run(
             frame,
             chosen,
             start=lo,
@@ -203,3 +231,5 @@ def hunt(
             baseline=BASELINE,
             trail_end=trail_end,
         )
+    version = lake.version if lake is not None else None
+    return found.with_columns(pl.lit(version, pl.Int64).alias("lake_version"))

@@ -13,7 +13,6 @@ import functools
 from dataclasses import dataclass
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import msgspec
 import polars as pl
@@ -144,9 +143,6 @@ _NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f")
 #: How CloudTrail writes `eventTime` (whole seconds, `Z`): spelled that way, the text is what
 #: `schema.event_time_text` rebuilds from the instant, so it need not be kept.
 _CLOUDTRAIL_SPELLING = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
-#: Longest encoded partition value kept as is; file names stop at 255 bytes, and a
-#: multi-byte character takes 9 to 12 once percent-encoded.
-_MAX_PARTITION_VALUE = 120
 #: Records decoded and turned into columns at a time: small enough that the decoded structs
 #: stay in cache while each column is gathered (several times faster than one big pass).
 _CHUNK_ROWS = 2048
@@ -168,25 +164,6 @@ class Normalized:
 
     frame: pl.DataFrame
     rejected: list[tuple[str, int, str]]
-
-
-def partition_value(value: str) -> str:
-    """Make a Hive partition value that cannot leave its directory and decodes back to `value`.
-
-    Percent-encoding every character outside ``[A-Za-z0-9_.~-]`` removes ``/``, NUL and control
-    characters; Polars percent-decodes Hive values on read, so filters see the original text.
-    ``.`` and ``..`` are encoded too. A value whose encoding is over 120 characters is
-    replaced by ``_long-<hash>`` (no real account id or region comes near it).
-
-    Examples
-    --------
-    >>> partition_value("012345678901"), partition_value("../x"), partition_value("..")
-    ('012345678901', '..%2Fx', '%2E%2E')
-    """
-    encoded = quote(value, safe="", errors="surrogatepass")
-    if len(encoded) > _MAX_PARTITION_VALUE:
-        return "_long-" + xxhash.xxh3_64_hexdigest(value.encode("utf-8", "surrogatepass"))
-    return encoded.replace(".", "%2E") if set(encoded) == {"."} else encoded
 
 
 def _string(value: Any) -> str | None:

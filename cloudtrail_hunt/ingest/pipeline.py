@@ -1,15 +1,21 @@
 """Ingest orchestration: list, skip what the ledger has, run batches, deduplicate, commit.
 
-The parent process is the lake's only committer. Batches run in worker processes and are
-committed in plan order, so the copy of a duplicated event that stays in the lake is always the
-one from the earlier object in key order, whatever order the workers finish in.
+The parent process is the lake's only committer. Batches run in worker processes; their rows are
+deduplicated in plan order (so the copy of a duplicated event that stays in the lake is always
+the one from the earlier object in key order, whatever order the workers finish in) and
+committed in groups of about `COMMIT_ROWS` rows: one Delta append per table, the ledger last
+(see `cloudtrail_hunt.ingest.lake` for why that makes a group count exactly once).
 """
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
+import dataclasses
+import itertools
 import multiprocessing
 import os
+import tempfile
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -17,14 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+import xxhash
 
 from cloudtrail_hunt import schema as S
 from cloudtrail_hunt.errors import CloudTrailHuntError, IngestError, ObjectError, RecordError
+from cloudtrail_hunt.ingest import lake as writer
 from cloudtrail_hunt.ingest.batch import BatchResult, BatchSpec, SourceSpec, batch_id, run_batch
-from cloudtrail_hunt.ingest.lake import read_keys, write_partition
-from cloudtrail_hunt.ingest.manifest import LakeFile, Ledger, ObjectEntry
 from cloudtrail_hunt.ingest.side_tables import SideSummary, ingest_side_inputs
 from cloudtrail_hunt.ingest.sources import open_source
+from cloudtrail_hunt.lake import EVENT_TABLES, Lake
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterator
@@ -35,8 +42,9 @@ if TYPE_CHECKING:
 #: DuckDB anchor's peak memory (bench/ingest_bench.py); bigger batches buy little speed.
 DEFAULT_BATCH_BYTES = 1 << 20
 _MAX_BATCH_OBJECTS = 2000
-#: Commits replayed by every reader before the ledger is folded into a checkpoint.
-CHECKPOINT_EVERY = 256
+#: Rows per commit group: few, large Delta appends (each writes one file per day it touches),
+#: while the parent holds at most this many rows.
+COMMIT_ROWS = 250_000
 
 
 @dataclass(slots=True)
@@ -90,7 +98,7 @@ def plan_batches(objects: list[SourceObject], batch_bytes: int) -> list[tuple[So
 
 def ingest(
     source: str | Path,
-    lake: str | Path,
+    lake: str | Path | Lake,
     *,
     start: date | None = None,
     end: date | None = None,
@@ -101,6 +109,8 @@ def ingest(
     anon: bool = False,
     workers: int | None = None,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
+    commit_rows: int = COMMIT_ROWS,
+    compact: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
     side_inputs: str | Path | None = None,
 ) -> IngestSummary:
@@ -111,15 +121,21 @@ def ingest(
     source
         A local folder or file, or ``s3://bucket[/prefix]``.
     lake
-        The lake folder (created if missing).
+        The lake folder or ``s3://bucket/prefix`` (created if missing), or a `Lake`.
     start, end
         Delivery days to read, inclusive, from the org-trail key layout.
     accounts, regions
         Only list these accounts and regions.
     strict
         Raise on the first unreadable object or record instead of quarantining it.
+    endpoint_url
+        S3-compatible endpoint for an ``s3://`` source (and lake).
     workers
         Worker processes; default: one per core, or in-process for a single batch.
+    commit_rows
+        Rows per commit group (a smaller value commits more often, in smaller files).
+    compact
+        Compact the days this run wrote to when they hold many small files.
     on_progress
         Called with (objects done, objects to do) after each batch.
     side_inputs
@@ -130,45 +146,49 @@ def ingest(
     -------
     IngestSummary
     """
-    lake = Path(lake)
     spec = SourceSpec(str(source), endpoint_url, anon)
     # Opened before the lake is touched: a missing source creates nothing.
     opened = open_source(spec.uri, endpoint_url=endpoint_url, anon=anon)
-    ledger = Ledger(lake)
+    handle = Lake.open(lake, endpoint_url=endpoint_url)
     summary = IngestSummary()
-    with ledger.lock():
-        ledger.recover()
-        snapshot = ledger.snapshot()
+    with handle.writer_lock():
+        writer.ensure_tables(handle)
+        writer.reconcile(handle)
+        seen = set(handle.scan_table("ledger").select("uri", "etag").collect().iter_rows())
         listed = list(opened.list_objects(start=start, end=end, accounts=accounts, regions=regions))
-        todo = [o for o in listed if (o.uri, o.etag) not in snapshot.objects]
+        todo = [o for o in listed if (o.uri, o.etag) not in seen]
         summary.objects_seen = len(listed)
         summary.objects_skipped = len(listed) - len(todo)
-        plans = plan_batches(todo, batch_bytes)
-        specs = [BatchSpec(batch_id(p), spec, p, lake) for p in plans]
-        known = _KnownKeys(lake, snapshot.files)
-        done = committed = 0
+        specs = [BatchSpec(batch_id(p), spec, p) for p in plan_batches(todo, batch_bytes)]
+        group = _Group(handle)
+        done = 0
         try:
             for result in _run(specs, workers):
                 if strict:
                     _raise_first(result, done, len(todo))
-                _commit(ledger, known, result, summary)
-                committed += 1
+                group.add(result, summary)
+                if group.rows >= commit_rows:
+                    group.commit()
                 done += len(result.outcomes)
                 if on_progress is not None:
                     on_progress(done, len(todo))
+            group.commit()
         except (CloudTrailHuntError, KeyboardInterrupt):
             raise
         except Exception as exc:
             what = f"ingest stopped after {done:,} of {len(todo):,} objects: {exc!r}"
-            hint = "the ledger is intact; rerun the same command to continue"
+            hint = "every committed group is intact; rerun the same command to continue"
             raise IngestError(str(source), what, hint) from exc
-        # Counted, not re-read: the snapshot's commits plus one per batch committed now.
-        if snapshot.commits_since_checkpoint + committed >= CHECKPOINT_EVERY:
-            ledger.checkpoint()
+        if compact and group.days_written:
+            from cloudtrail_hunt.ingest.compact import compact_small_days
+
+            compact_small_days(handle, group.days_written)
         # --- side inputs: organisation facts and side inputs beside the logs (issue 12) ---
         side_folder = Path(side_inputs) if side_inputs is not None else _beside(source)
         if side_folder is not None:
-            summary.side = ingest_side_inputs(side_folder, lake)
+            summary.side = ingest_side_inputs(
+                side_folder, handle.uri, storage_options=handle.storage_options
+            )
         # --- end side inputs ---
     return summary
 
@@ -189,9 +209,25 @@ def _run(specs: list[BatchSpec], workers: int | None) -> Iterator[BatchResult]:
     context = multiprocessing.get_context("spawn")
     saved = os.environ.get("POLARS_MAX_THREADS")
     os.environ["POLARS_MAX_THREADS"] = "1"  # read by each worker's Polars as it starts
+    # Workers hand their rows over in Arrow files in RAM (/dev/shm) that the parent maps and
+    # unlinks; a killed run leaves at most the batches in flight there, in this folder.
+    shm = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
     try:
-        with cf.ProcessPoolExecutor(workers, mp_context=context) as pool:
-            yield from pool.map(run_batch, specs)
+        with (
+            tempfile.TemporaryDirectory(prefix="cloudtrail-hunt-", dir=shm) as spill,
+            cf.ProcessPoolExecutor(workers, mp_context=context) as pool,
+        ):
+            # A bounded window of batches in flight, yielded in plan order: the parent's
+            # commits (Delta writes) must not let finished batches pile up in its memory.
+            window: collections.deque[cf.Future[BatchResult]] = collections.deque()
+            pending = (dataclasses.replace(spec, spill=spill) for spec in specs)
+            for spec in itertools.islice(pending, 2 * workers):
+                window.append(pool.submit(run_batch, spec))
+            while window:
+                result = window.popleft().result()
+                for spec in itertools.islice(pending, 1):
+                    window.append(pool.submit(run_batch, spec))
+                yield result
     finally:
         if saved is None:
             os.environ.pop("POLARS_MAX_THREADS", None)
@@ -212,92 +248,114 @@ def _raise_first(result: BatchResult, done: int, total: int) -> None:
     raise RecordError(source, index, reason, hint=hint)
 
 
-class _KnownKeys:
-    """Dedup keys already in each partition, loaded from the lake the first time it is touched."""
-
-    def __init__(self, lake: Path, files: list[LakeFile]) -> None:
-        self.lake = lake
-        self.files: dict[str, list[LakeFile]] = {}
-        for f in files:
-            self.files.setdefault(f.path.rsplit("/", 1)[0], []).append(f)
-        self.keys: dict[str, pl.Series] = {}
-
-    def get(self, directory: str) -> pl.Series:
-        if directory not in self.keys:
-            self.keys[directory] = read_keys(self.lake, self.files.get(directory, []))
-        return self.keys[directory]
-
-    def add(self, directory: str, keys: pl.Series) -> None:
-        known = self.get(directory)
-        self.keys[directory] = keys if known.is_empty() else pl.concat([known, keys])
+_Key = tuple[str, "date", str, str]  # table, day, account, region
 
 
-def _commit(ledger: Ledger, known: _KnownKeys, result: BatchResult, summary: IngestSummary) -> None:
-    """Drop rows another batch already stored, then commit the batch and count it."""
-    files: list[LakeFile] = []
-    for written in result.files:
-        directory = written.path.rsplit("/", 1)[0]
-        keys = result.keys[written.path]
-        if known.get(directory).is_empty():  # a new partition, the usual case: nothing to drop
-            files.append(written)
-            known.add(directory, keys)
-            continue
-        seen = keys.is_in(known.get(directory).implode())
-        kept = _drop_rows(ledger.lake, written, seen, result) if seen.any() else written
-        if kept is not None:
-            files.append(kept)
-            known.add(directory, keys.filter(~seen))
-    dups = Counter(source for source, *_ in result.duplicates)
-    entries: list[ObjectEntry] = []
+@dataclass
+class _Group:
+    """Batch results waiting to be committed together, deduplicated against the lake.
+
+    Copies of one record always share table, day, account and region (all derive from the
+    record), so dedup keys are kept and checked per (table, day, account, region): small sets.
+    """
+
+    lake: Lake
+    known: dict[_Key, pl.Series] = field(default_factory=dict)
+    loaded: set[tuple[str, date]] = field(default_factory=set)
+    results: list[BatchResult] = field(default_factory=list)
+    parts: dict[str, list[tuple[_Key, pl.DataFrame]]] = field(default_factory=dict)
+    rows: int = 0
+    days_written: dict[str, set[date]] = field(default_factory=dict)
+
+    def _load(self, table: str, day: date) -> None:
+        """Load the dedup keys the lake holds for a day the first time a batch touches it."""
+        self.loaded.add((table, day))
+        stored = writer.known_keys(self.lake, table, [day])
+        if stored.is_empty():
+            return
+        for (account, region), keys in stored.partition_by(
+            "account", "region", as_dict=True
+        ).items():
+            self.known[table, day, account, region] = keys[S.DEDUP_KEY]
+
+    def add(self, result: BatchResult, summary: IngestSummary) -> None:
+        """Drop rows the lake or an earlier batch already holds, count the batch, keep it."""
+        for key, part in result.parts():
+            table, day = key[0], key[1]
+            if (table, day) not in self.loaded:
+                self._load(table, day)
+            keys = part[S.DEDUP_KEY]
+            known = self.known.get(key)
+            if known is not None:
+                seen = keys.is_in(known.implode())
+                if seen.any():
+                    for source, index, dedup in (
+                        part.filter(seen).select(S.SOURCE, S.SOURCE_INDEX, S.DEDUP_KEY).iter_rows()
+                    ):
+                        result.duplicates.append((source, index, dedup, table))
+                    part, keys = part.filter(~seen), keys.filter(~seen)
+                keys = pl.concat([known, keys])
+            self.known[key] = keys
+            if not part.is_empty():
+                self.parts.setdefault(table, []).append((key, part))
+                self.rows += part.height
+        result.frames, result.runs = {}, []
+        _count(result, summary)
+        self.results.append(result)
+
+    def commit(self) -> None:
+        """Append the group's rows to every table, then its ledger rows: the commit that counts."""
+        if not self.results:
+            return
+        batches = [r.batch for r in self.results]
+        group = xxhash.xxh3_128_hexdigest("\n".join(batches).encode())[:20]
+        ledger = [row for r in self.results for row in _ledger_rows(r, group)]
+        if ledger:  # a group of failed downloads only leaves nothing: they are retried
+            for table in EVENT_TABLES:
+                parts = sorted(self.parts.get(table, []), key=lambda kp: kp[0])
+                if parts:
+                    # Key order is day, account, region; each part is sorted by time.
+                    frame = pl.concat([p for _, p in parts]).with_columns(
+                        pl.lit(group).alias(S.BATCH)
+                    )
+                    writer.write_event_table(self.lake, table, frame, group, clustered=True)
+                    self.days_written.setdefault(table, set()).update(k[1] for k, _ in parts)
+            for name in ("quarantine", "duplicates", "digests"):
+                rows = [(*row, group) for r in self.results for row in getattr(r, name)]
+                writer.write_rows(self.lake, name, rows, group)
+            writer.write_rows(self.lake, "ledger", ledger, group)
+        self.results, self.parts, self.rows = [], {}, 0
+
+
+def _count(result: BatchResult, summary: IngestSummary) -> None:
     for o in result.outcomes:
-        if o.fetch_failed:
-            summary.quarantined_objects += 1
-            continue
-        stored = o.records - o.quarantined - dups[o.obj.uri]
-        entries.append(
-            ObjectEntry(
-                o.obj.uri,
-                o.obj.key,
-                o.obj.etag,
-                o.obj.size,
-                o.obj.info.kind,
-                o.records,
-                stored,
-                dups[o.obj.uri],
-                o.quarantined,
-                o.unreadable,
-            )
-        )
-        if o.unreadable:
+        if o.fetch_failed or o.unreadable:
             summary.quarantined_objects += 1
         else:
             summary.objects_ingested += 1
-        summary.records += o.records
-        summary.quarantined_records += o.quarantined
+        if not o.fetch_failed:
+            summary.records += o.records
+            summary.quarantined_records += o.quarantined
     summary.duplicates += len(result.duplicates)
-    ledger.write_side_table("quarantine", result.batch, _with_batch(result.quarantine, result))
-    ledger.write_side_table("duplicates", result.batch, _with_batch(result.duplicates, result))
-    ledger.write_side_table("digests", result.batch, _with_batch(result.digests, result))
-    ledger.commit(result.batch, entries, files)
 
 
-def _with_batch(rows: list[tuple[Any, ...]], result: BatchResult) -> list[tuple[Any, ...]]:
-    return [(*row, result.batch) for row in rows]
-
-
-def _drop_rows(lake: Path, f: LakeFile, seen: pl.Series, result: BatchResult) -> LakeFile | None:
-    """Rewrite a batch file without the rows an earlier batch already stored."""
-    frame = pl.read_parquet(lake / f.path)
-    # Files are sorted by time; match keys, not positions.
-    keys = result.keys[f.path].filter(seen)
-    dup_mask = frame[S.DEDUP_KEY].is_in(keys.implode())
-    for source, index, key in (
-        frame.filter(dup_mask).select(S.SOURCE, S.SOURCE_INDEX, S.DEDUP_KEY).iter_rows()
-    ):
-        result.duplicates.append((source, index, key, f.table))
-    kept = frame.filter(~dup_mask)
-    if kept.is_empty():
-        (lake / f.path).unlink()
-        return None
-    write_partition(lake, f.path, kept)
-    return LakeFile(f.table, f.path, f.account, f.region, f.day, kept.height)
+def _ledger_rows(result: BatchResult, group: str) -> list[tuple[Any, ...]]:
+    """One ledger row per object read (failed downloads are not: the next run retries them)."""
+    dups = Counter(source for source, *_ in result.duplicates)
+    return [
+        (
+            o.obj.uri,
+            o.obj.key,
+            o.obj.etag,
+            o.obj.size,
+            o.obj.info.kind,
+            o.records,
+            o.records - o.quarantined - dups[o.obj.uri],
+            dups[o.obj.uri],
+            o.quarantined,
+            o.unreadable,
+            group,
+        )
+        for o in result.outcomes
+        if not o.fetch_failed
+    ]

@@ -21,10 +21,13 @@ def compile(  # noqa: A001 - the verb users expect, as re.compile
     accounts: Collection[str] | None = None,
     regions: Collection[str] | None = None,
     now: float | None = None,
+    as_of: int | datetime | str | None = None,
 ) -> Compiled:
     """Parse `text` and compile it into a lazy plan over `source` without running it."""
     query = parse(text)
-    frame = open_source(source, start=start, end=end, accounts=accounts, regions=regions)
+    frame = open_source(
+        source, start=start, end=end, accounts=accounts, regions=regions, as_of=as_of
+    )
     return compile_query(query, frame, now=now)
 
 
@@ -37,6 +40,7 @@ def query(
     accounts: Collection[str] | None = None,
     regions: Collection[str] | None = None,
     now: float | None = None,
+    as_of: int | datetime | str | None = None,
 ) -> pl.DataFrame:
     """Run a CloudWatch Logs Insights query and return its result table.
 
@@ -53,6 +57,8 @@ def query(
         Restrict to these accounts and regions.
     now
         The query start time in epoch seconds, for `now()`; defaults to the clock.
+    as_of
+        Read a lake as it was at this version (int) or time.
 
     Returns
     -------
@@ -77,6 +83,6 @@ def query(
     └──────────────┴─────┘
     """
     compiled = compile(
-        text, source, start=start, end=end, accounts=accounts, regions=regions, now=now
+        text, source, start=start, end=end, accounts=accounts, regions=regions, now=now, as_of=as_of
     )
     return compiled.plan.collect()

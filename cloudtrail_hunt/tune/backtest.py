@@ -22,11 +22,11 @@ import polars as pl
 from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect import engine, registry
 from cloudtrail_hunt.detect.findings import FINDING_SCHEMA
-from cloudtrail_hunt.detect.hunt import BASELINE, _lake_of, site_of
+from cloudtrail_hunt.detect.hunt import BASELINE, lake_of, site_of
 from cloudtrail_hunt.detect.model import Computed, Detection, Signal, Threshold, Tier, duration
 from cloudtrail_hunt.detect.site import Site
 from cloudtrail_hunt.errors import ConfigError, DetectionError
-from cloudtrail_hunt.ingest.lake import latest_event, latest_time, to_utc
+from cloudtrail_hunt.lake import Lake, latest_time, to_utc
 from cloudtrail_hunt.source import Source, open_source
 
 __all__ = [
@@ -198,7 +198,7 @@ class Backtest:
 
 def default_range(
     frame: pl.LazyFrame,
-    source: Source,
+    lake: Lake | None,
     start: datetime | None = None,
     end: datetime | None = None,
     days: timedelta = DEFAULT_RANGE,
@@ -206,8 +206,7 @@ def default_range(
     """``[start, end)``: by default `end` is the end of the last day of data and `start` is
     `days` before it."""
     if end is None:
-        lake = _lake_of(source)
-        latest = latest_event(lake) if lake is not None else latest_time(frame)
+        latest = lake.latest_event() if lake is not None else latest_time(frame)
         if latest is None:
             raise _usage(_SOURCE, "holds no events", "check the path or the --end date")
         end = datetime(latest.year, latest.month, latest.day, tzinfo=latest.tzinfo) + timedelta(
@@ -257,10 +256,11 @@ def backtest(
     if grid is not None and not isinstance(grid, Mapping):
         grid = parse_grid(grid)
     chosen = settings(current, grid or {})
-    frame = open_source(source)
+    lake = lake_of(source)  # resolved once and pinned, as `hunt` does
+    frame = lake.scan() if lake is not None else open_source(source)
     lo, hi = to_utc(start), to_utc(end)
-    lo, hi = default_range(frame, source, lo, hi)
-    site = site if site is not None else site_of(source)
+    lo, hi = default_range(frame, lake, lo, hi)
+    site = site if site is not None else site_of(lake if lake is not None else source)
     # What hunt(detections=[detection]) reads: its frame reaches back as far as the longest
     # baseline of the detection, and its scan as far as the detection's event signals need.
     history = max([BASELINE] + [s.lookback for s in detection.signals if isinstance(s, Computed)])

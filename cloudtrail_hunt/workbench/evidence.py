@@ -65,7 +65,7 @@ def evidence(
     else it is recorded as null.
     """
     from cloudtrail_hunt import __version__
-    from cloudtrail_hunt.detect.hunt import _lake_of
+    from cloudtrail_hunt.detect.hunt import lake_of
 
     target = Path(out)
     if target.exists() and any(target.iterdir()):
@@ -92,9 +92,8 @@ def evidence(
         session=None if who.access_key or who.finding else who.principal,
         finding=who.finding,
     )
-    objects = source_objects(
-        _lake_of(source), events[schema.SOURCE].drop_nulls().unique().to_list()
-    )
+    lake = lake_of(source)
+    objects = source_objects(lake, events[schema.SOURCE].drop_nulls().unique().to_list())
     sources = (
         events.select("eventID", schema.SOURCE, pl.col(schema.SOURCE_INDEX).cast(pl.Int64))
         .with_row_index("line")
@@ -106,6 +105,8 @@ def evidence(
     if lake_version is None and "lake_version" in about.columns:
         versions = about["lake_version"].drop_nulls().unique()
         lake_version = int(versions.max()) if len(versions) else None  # type: ignore[arg-type]
+    if lake_version is None and lake is not None:
+        lake_version = lake.version
     parameters = {
         "source": str(source) if isinstance(source, str | Path) else "<frame>",
         "principal": principal,

@@ -7,26 +7,25 @@ this function alone.
 from __future__ import annotations
 
 from collections.abc import Collection
-from pathlib import Path
 
 import polars as pl
 
-from cloudtrail_hunt.ingest.manifest import Ledger
+from cloudtrail_hunt.lake import Lake
 
 OBJECT_SCHEMA = {"source": pl.String, "key": pl.String, "etag": pl.String, "size": pl.Int64}
 
 
-def source_objects(lake: Path | None, uris: Collection[str]) -> pl.DataFrame:
+def source_objects(lake: Lake | None, uris: Collection[str]) -> pl.DataFrame:
     """Key, ETag and size of each ingested object among `uris` (none without a lake).
 
     An object re-delivered with new content was ingested under each ETag; both rows are kept.
     """
     if lake is None or not uris:
         return pl.DataFrame(schema=OBJECT_SCHEMA)
-    wanted = set(uris)
-    rows = [
-        (entry.uri, entry.key, entry.etag, entry.size)
-        for entry in Ledger(Path(lake)).snapshot().objects.values()
-        if entry.uri in wanted
-    ]
-    return pl.DataFrame(rows, schema=OBJECT_SCHEMA, orient="row").sort("source", "etag")
+    ledger = lake.read_table("ledger").filter(pl.col("uri").is_in(sorted(set(uris))))
+    return (
+        ledger.select(pl.col("uri").alias("source"), "key", "etag", "size")
+        .cast(OBJECT_SCHEMA)  # type: ignore[arg-type]
+        .unique()
+        .sort("source", "etag")
+    )

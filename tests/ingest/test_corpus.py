@@ -78,9 +78,7 @@ def test_corpus_digest_is_kept_aside_not_loaded(corpus_lake) -> None:
     assert len(digests) == 1
     rows = ch.scan(lake).filter(pl.col("source").is_in(digests)).collect()
     assert rows.is_empty()
-    from cloudtrail_hunt.ingest.manifest import Ledger
-
-    kept = Ledger(lake).side_table("digests")
+    kept = ch.Lake.open(lake).read_table("digests")
     assert kept["source"].to_list() == digests
     assert json.loads(kept["digest"][0]) == json.loads(Path(digests[0]).read_text())
 

@@ -21,14 +21,40 @@ def lake(tmp_path_factory) -> Path:
     return tmp / "lake"
 
 
-def test_scan_opens_only_the_partitions_in_range(lake: Path) -> None:
+def test_scan_opens_only_the_days_in_range(lake: Path) -> None:
     frame = ch.scan(lake, start=date(2026, 10, 2), end=date(2026, 10, 3), accounts=["012345678901"])
     plan = frame.explain()
-    assert "day=2026-10-02" in plan and "account=012345678901" in plan
+    assert "day=2026-10-02" in plan
     assert "day=2026-10-01" not in plan and "day=2026-10-03" not in plan
-    assert "account=111122223333" not in plan
+    assert "account" in plan[plan.index("Parquet SCAN") :]  # the account filter reaches the scan
     rows = frame.select("day", "account").unique().collect()
     assert rows.rows() == [(date(2026, 10, 2), "012345678901")]
+
+
+def test_a_day_is_clustered_so_one_account_reads_a_fraction_of_its_row_groups(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    from cloudtrail_hunt.ingest import lake as writer
+
+    monkeypatch.setattr(writer, "ROW_GROUP_ROWS", 4)
+    small_trail(tmp_path / "src", days=1, objects_per_day=3)  # 12 rows per account and region
+    ch.ingest(tmp_path / "src", tmp_path / "lake", workers=1)
+    (path,) = (tmp_path / "lake/events").rglob("*.parquet")
+    meta = pq.ParquetFile(path).metadata
+    column = meta.schema.to_arrow_schema().get_field_index("account")
+    ranges = [
+        (meta.row_group(i).column(column).statistics.min,
+         meta.row_group(i).column(column).statistics.max)
+        for i in range(meta.num_row_groups)
+    ]  # fmt: skip
+    assert meta.num_row_groups == 48 // 4
+    assert all(lo == hi for lo, hi in ranges)  # each row group holds one account
+    wanted = [r for r in ranges if r[0] <= "012345678901" <= r[1]]
+    assert len(wanted) == meta.num_row_groups // 2  # the other account's groups are skipped
+    got = ch.scan(tmp_path / "lake", accounts=["012345678901"]).collect()
+    assert got.height == 24 and set(got["account"]) == {"012345678901"}
 
 
 def test_scan_pushes_the_time_filter_into_the_parquet_scan(lake: Path) -> None:
@@ -82,14 +108,6 @@ def test_latest_event_of_an_empty_lake_is_none(tmp_path: Path) -> None:
     assert latest_event(tmp_path / "lake") is None
 
 
-def test_a_snapshot_without_objects_has_the_same_files(sample_lake: Path) -> None:
-    from cloudtrail_hunt.ingest.manifest import Ledger
-
-    full, files_only = Ledger(sample_lake).snapshot(), Ledger(sample_lake).snapshot(objects=False)
-    assert full.objects and not files_only.objects
-    assert files_only.files == full.files
-
-
 def test_partition_files_are_sorted_by_time_then_source_whatever_the_input_order(
     tmp_path: Path,
 ) -> None:
@@ -112,25 +130,6 @@ def test_partition_files_are_sorted_by_time_then_source_whatever_the_input_order
         )
     ch.ingest(tmp_path / "src", tmp_path / "lake", workers=1)
     (path,) = (tmp_path / "lake/events").rglob("*.parquet")
-    rows = pl.read_parquet(path).select("eventTime", "source", "source_index")
+    rows = pl.read_parquet(path).select("account", "region", "eventTime", "source", "source_index")
     assert rows.height == 10
-    assert rows.equals(rows.sort("eventTime", "source", "source_index"))
-
-
-def test_files_written_before_event_time_text_read_it_as_null_and_compact(
-    tmp_path: Path,
-) -> None:
-    """A lake of schema 1 (no `event_time_text` column) still scans and compacts."""
-    from cloudtrail_hunt.ingest.compact import compact
-
-    small_trail(tmp_path / "src", days=1)
-    ch.ingest(tmp_path / "src", tmp_path / "lake", workers=1, batch_bytes=1)  # a file per object
-    files = sorted((tmp_path / "lake/events").rglob("*.parquet"))
-    for path in files:
-        pl.read_parquet(path).drop("event_time_text").write_parquet(path)
-    before = ch.scan(tmp_path / "lake").collect()
-    assert before.height > 0 and before["event_time_text"].null_count() == before.height
-    compact(tmp_path / "lake")
-    after = ch.scan(tmp_path / "lake").collect()
-    assert len(list((tmp_path / "lake/events").rglob("*.parquet"))) < len(files)
-    assert after.sort("dedup_key").equals(before.sort("dedup_key"))
+    assert rows.equals(rows.sort("account", "region", "eventTime", "source", "source_index"))
