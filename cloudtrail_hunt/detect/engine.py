@@ -102,9 +102,9 @@ def run(
                     baseline,
                     scan.trail_end,
                 )
-                findings += _computed(detection, computed, context)
-    for finding in findings:
-        finding["id"] = finding_id(finding)
+                for finding in _computed(detection, computed, context):
+                    finding["id"] = finding_id(finding)  # event signals get theirs in `window`
+                    findings.append(finding)
     out = pl.DataFrame(findings, schema=FINDING_SCHEMA)
     return out.sort(["first_seen", "detection", "signal", "tier", "principal"], nulls_last=True)
 
@@ -173,9 +173,10 @@ def window(
 
     `records` is ``rows.to_dicts()`` when the caller windows the same rows many times."""
     found = _findings(rows, detection, signal, threshold, start, end, records)
-    if learned is not None:
-        for finding in found:
+    for finding in found:
+        if learned is not None:
             finding["baseline"] = learned
+        finding["id"] = finding_id(finding)
     return found
 
 
