@@ -49,6 +49,8 @@ from cloudtrail_hunt.errors import CloudTrailHuntError, ConfigError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from cloudtrail_hunt.lake import Lake
+
 EXIT_OK, EXIT_PAGE, EXIT_ERROR, EXIT_INTERNAL = 0, 1, 2, 3
 #: Modules that add subcommands (each exposes `add_parsers(commands)`), after this module's own.
 AREAS: tuple[str, ...] = (
@@ -417,20 +419,18 @@ def _hunt(args: argparse.Namespace) -> int:
     from cloudtrail_hunt.detect.hunt import hunt
 
     pack = registry.load()
+    registry.select(pack, args.detections)  # an unknown detection is refused before any ingest
     config = load_config(args.config, pack) if args.config else None
     for note in config.expired if config else []:
         warn(f"allow-list entry {note}; it no longer applies")
     _parquet_needs_file(args)
     source = _cached_lake(args.source)
-    # lake (issue 11): resolve the lake once, pinned, and say which version the hunt reads.
-    from cloudtrail_hunt.escape import escape_for_terminal
+    # Resolved once and pinned: the hunt and its summary read the same version of the lake.
     from cloudtrail_hunt.lake import Lake
     from cloudtrail_hunt.source import is_log_events
 
     if not is_log_events(source):
         source = Lake.open(source, as_of=args.as_of).pinned()
-        where = escape_for_terminal(source.uri, 200)
-        print(f"{_PROG}: hunting {where} at lake version {source.version}", file=sys.stderr)
     found = hunt(
         source,
         start=args.start,
@@ -447,10 +447,36 @@ def _hunt(args: argparse.Namespace) -> int:
         with Path(args.output).open("wb") as out:
             rendering.write(found, args.format, out)
     paged = found.filter(found["tier"] == "page").height
+    if isinstance(source, Lake):
+        _hunt_summary(source, args, found.height, paged)
     if paged and not args.no_fail:
         print(f"{_PROG}: {paged} page-tier finding(s)", file=sys.stderr)
         return EXIT_PAGE
     return EXIT_OK
+
+
+def _hunt_summary(lake: Lake, args: argparse.Namespace, findings: int, paged: int) -> None:
+    """What the hunt read, on stderr: the lake version (to re-run it with --as-of) and how much
+    of the hunted range a valid CloudTrail digest chain covers (`verify --lake` records it)."""
+    from cloudtrail_hunt.detect.hunt import hunted_range
+    from cloudtrail_hunt.escape import escape_for_terminal
+
+    where = escape_for_terminal(lake.uri, 200)
+    line = f"{findings:,} findings ({paged:,} pages) from {where} at lake version {lake.version}"
+    if lake.has_table("custody"):
+        from cloudtrail_hunt import schema
+        from cloudtrail_hunt.custody.lake import coverage
+
+        lo, hi = hunted_range(args.start, args.end, lake.latest_event())
+        read = lake.scan(start=lo, end=hi).select(schema.SOURCE).collect()[schema.SOURCE]
+        covered = coverage(lake.uri, read.to_list())
+        line += (
+            f"; {covered['covered_rows']:,} of {covered['rows']:,} events in the range "
+            f"({covered['fraction']:.1%}) are in log files a valid digest chain covers"
+        )
+    else:
+        line += "; digest coverage unknown (run `cloudtrail-hunt verify SOURCE --lake LAKE`)"
+    print(f"{_PROG}: {line}", file=sys.stderr)
 
 
 #: Handlers by command name, for commands registered without `set_defaults(handler=...)`.

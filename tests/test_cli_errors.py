@@ -89,6 +89,14 @@ MISTAKES = [
     (["verify", "{tmp}/nope"], "does not exist"),
     (["verify", "{logs}", "--start", "01/11/2026"], BAD_DATE),
     (["verify", "{tmp}"], "no CloudTrail public keys"),
+    # compact, vacuum, lake
+    (["vacuum", "{tmp}/nope"], "is not a lake"),
+    (["vacuum", "{lake}", "--retention-days", "0"], "at least 1"),
+    (["vacuum", "{lake}", "--retention-days", "3"], "below the minimum"),
+    (["lake", "history", "{tmp}"], "not a lake"),
+    (["lake", "upgrade", "{tmp}/nope", "{tmp}/new"], "nope"),
+    (["lake"], "required"),
+    (["query", "{lake}", "fields @timestamp", "--as-of", "yesterday"], BAD_DATE),
     # cache, detections
     (["cache", "clean", "{tmp}/never-cached"], "no cache lake"),
     (["cache"], "required: ACTION"),
@@ -236,7 +244,7 @@ from cloudtrail_hunt.detect.hunt import hunt
 from cloudtrail_hunt.ingest.pipeline import ingest
 from cloudtrail_hunt.query.run import query
 assert (ch.hunt, ch.ingest, ch.query) == (hunt, ingest, query)
-print(ch.scan.__module__, ch.IngestSummary.__name__)
+print(ch.scan.__module__, ch.IngestSummary.__name__, ch.Lake.__name__)
 """
 
 
@@ -246,7 +254,7 @@ def test_package_api_is_lazy_and_complete() -> None:
         check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["cloudtrail_hunt.ingest.lake", "IngestSummary"]
+    assert done.stdout.split() == ["cloudtrail_hunt.lake", "IngestSummary", "Lake"]
 
 
 def test_a_bad_side_input_is_named_quarantined_and_reported(tmp_path: Path) -> None:

@@ -140,6 +140,19 @@ def _last_day(latest: datetime | None) -> tuple[datetime, datetime]:
     return day, day + timedelta(days=1)
 
 
+def hunted_range(
+    start: datetime | date | str | None,
+    end: datetime | date | str | None,
+    trail_end: datetime | None,
+) -> tuple[datetime, datetime]:
+    """The range a hunt covers: ``[start, end)``, each by default from the last day of data."""
+    lo, hi = to_utc(start), to_utc(end)
+    if lo is None or hi is None:
+        day, next_day = _last_day(trail_end)
+        lo, hi = lo or day, hi or next_day
+    return lo, hi
+
+
 def hunt(
     source: Source,
     *,
@@ -198,11 +211,9 @@ def hunt(
     documents = _side_documents(lake, side_inputs)
     # A lake finds its latest event in its last day partition alone.
     trail_end = lake.latest_event() if lake is not None else None
-    if lo is None or hi is None:
-        if frame is not None:
-            trail_end = latest_time(frame)
-        day, next_day = _last_day(trail_end)
-        lo, hi = lo or day, hi or next_day
+    if (lo is None or hi is None) and frame is not None:
+        trail_end = latest_time(frame)
+    lo, hi = hunted_range(lo, hi, trail_end)
     # Read as much history as the longest baseline of the chosen detections needs; a lake
     # opens only the days from there on, so a one-day hunt costs the same on a year.
     history = max(

@@ -173,7 +173,8 @@ class Backtest:
     ``alerts``, ``alerts_per_day``, ``max_per_day``, ``entities``, ``max_per_entity_week``,
     ``pages``, ``tickets``, ``kept`` and ``dropped`` of the current setting's findings, and
     ``new`` findings the current setting does not have). ``findings``: every setting's
-    findings (the findings schema plus ``setting``). ``daily``: alerts, pages and tickets per
+    findings (the findings schema plus ``lake_version``, as `hunt` returns them, and
+    ``setting``). ``daily``: alerts, pages and tickets per
     setting and UTC day, zeros included. ``changes``: one row per current finding and setting,
     ``kept`` when some finding of that setting shares an event with it.
     """
@@ -197,16 +198,19 @@ class Backtest:
 
 
 def default_range(
-    frame: pl.LazyFrame,
+    frame: pl.LazyFrame | None,
     lake: Lake | None,
     start: datetime | None = None,
     end: datetime | None = None,
     days: timedelta = DEFAULT_RANGE,
 ) -> tuple[datetime, datetime]:
-    """``[start, end)``: by default `end` is the end of the last day of data and `start` is
-    `days` before it."""
+    """``[start, end)``: by default `end` is the end of the last day of data (of the lake,
+    else of the frame) and `start` is `days` before it."""
     if end is None:
-        latest = lake.latest_event() if lake is not None else latest_time(frame)
+        if lake is not None:
+            latest = lake.latest_event()
+        else:
+            latest = latest_time(frame) if frame is not None else None
         if latest is None:
             raise _usage(_SOURCE, "holds no events", "check the path or the --end date")
         end = datetime(latest.year, latest.month, latest.day, tzinfo=latest.tzinfo) + timedelta(
@@ -257,7 +261,7 @@ def backtest(
         grid = parse_grid(grid)
     chosen = settings(current, grid or {})
     lake = lake_of(source)  # resolved once and pinned, as `hunt` does
-    frame = lake.scan() if lake is not None else open_source(source)
+    frame = open_source(source) if lake is None else None
     lo, hi = to_utc(start), to_utc(end)
     lo, hi = default_range(frame, lake, lo, hi)
     site = site if site is not None else site_of(lake if lake is not None else source)
@@ -268,6 +272,9 @@ def backtest(
         s.threshold: min(history, _lookback(detection, sig, base, s.threshold, tuning))
         for s in chosen
     }
+    if lake is not None:  # a lake opens only the days from there on, as `hunt` reads it
+        frame = lake.scan(start=lo - history)
+    assert frame is not None
     frame = frame.filter(pl.col(schema.EVENT_TIME) >= lo - history)
     alone = replace(detection, signals=(sig,))  # scan for this signal only
     matches = engine.match_pass(frame, [alone], lo=lo - max(reach.values()), hi=hi, site=site)
@@ -285,7 +292,9 @@ def backtest(
         found[setting.label] = sorted(fired, key=_finding_order)
         if on_progress is not None:
             on_progress(done + 1, len(chosen))
-    findings = _findings_frame(found, list(detection.response))
+    # Every finding records the version of the lake it read, as `hunt`'s do (null: a frame).
+    version = lake.version if lake is not None else None
+    findings = _findings_frame(found, list(detection.response), version)
     current_setting = next(s for s in chosen if s.threshold == current)
     in_range = rows_by_reach[reach[current]][0]
     summary, daily, changes = _report(findings, found, chosen, current_setting, lo, hi)
@@ -355,8 +364,11 @@ def _finding_order(finding: dict[str, Any]) -> tuple[Any, ...]:
     return (finding["first_seen"], principal is None, principal or "")
 
 
-def _findings_frame(found: dict[str, list[dict[str, Any]]], response: list[str]) -> pl.DataFrame:
-    """Every setting's findings as one frame in the findings schema, plus ``setting``."""
+def _findings_frame(
+    found: dict[str, list[dict[str, Any]]], response: list[str], version: int | None
+) -> pl.DataFrame:
+    """Every setting's findings as one frame in the findings schema, plus ``lake_version``
+    (as `hunt` returns them) and ``setting``."""
     # The guide's response is the same on every finding: added once, not built per row.
     columns = [c for c in FINDING_SCHEMA.names() if c != "response"]
     rows = [
@@ -367,9 +379,10 @@ def _findings_frame(found: dict[str, list[dict[str, Any]]], response: list[str])
     schema = {c: FINDING_SCHEMA[c] for c in columns} | {"setting": pl.String()}
     frame = pl.DataFrame(rows, schema=schema)
     answer = pl.Series("response", [response], dtype=FINDING_SCHEMA["response"])
-    return frame.with_columns(pl.lit(answer).first().alias("response")).select(
-        *FINDING_SCHEMA.names(), "setting"
-    )
+    return frame.with_columns(
+        pl.lit(answer).first().alias("response"),
+        pl.lit(version, pl.Int64).alias("lake_version"),
+    ).select(*FINDING_SCHEMA.names(), "lake_version", "setting")
 
 
 def _report(
