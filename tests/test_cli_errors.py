@@ -93,7 +93,7 @@ MISTAKES = [
     (["vacuum", "{tmp}/nope"], "is not a lake"),
     (["vacuum", "{lake}", "--retention-days", "0"], "at least 1"),
     (["vacuum", "{lake}", "--retention-days", "3"], "below the minimum"),
-    (["lake", "history", "{tmp}"], "not a lake"),
+    (["lake", "history", "{tmp}"], "not a cloudtrail-hunt lake"),
     (["lake", "upgrade", "{tmp}/nope", "{tmp}/new"], "nope"),
     (["lake"], "required"),
     (["query", "{lake}", "fields @timestamp", "--as-of", "yesterday"], BAD_DATE),

@@ -29,7 +29,7 @@ from cloudtrail_hunt import expr as ct
 from cloudtrail_hunt import schema
 from cloudtrail_hunt.detect import engine, registry
 from cloudtrail_hunt.detect.baselines import daily_distinct, moving_vs_baseline
-from cloudtrail_hunt.detect.hunt import BASELINE, site_of
+from cloudtrail_hunt.detect.hunt import BASELINE, lake_of, site_of
 from cloudtrail_hunt.detect.model import Signal
 from cloudtrail_hunt.detect.site import Site
 from cloudtrail_hunt.errors import ConfigError
@@ -61,8 +61,12 @@ def _window(
     source: Source, end: When, days: int, before: timedelta = timedelta(0)
 ) -> tuple[pl.LazyFrame, datetime, datetime]:
     """The source's events of ``[start - before, end)`` and the range ``[start, end)``."""
-    frame = open_source(source)
-    start, stop = default_range(frame, source, None, to_utc(end), timedelta(days=days))
+    lake = lake_of(source)  # resolved once and pinned, as the hunt and the backtest do
+    frame = open_source(source) if lake is None else None
+    start, stop = default_range(frame, lake, None, to_utc(end), timedelta(days=days))
+    if lake is not None:  # a lake opens only the days of the range
+        frame = lake.scan(start=start - before, end=stop)
+    assert frame is not None
     in_range = (pl.col(_TIME) >= start - before) & (pl.col(_TIME) < stop)
     return frame.filter(in_range), start, stop
 
@@ -428,7 +432,10 @@ def calibrate(
         kwargs["site"] = site
     if number == "03":
         kwargs["ledger"] = ledger if ledger is not None else ledger_beside(source)
-    frame = run(source, **kwargs)
+    # Raw logs are ingested into their cache lake once; the calibration reads it pinned, and
+    # the organisation facts from its side tables (`site_of`).
+    lake = lake_of(source)
+    frame = run(lake if lake is not None else source, **kwargs)
     if number == "04":
         frame = frame.with_columns(gap_minutes=pl.col("gap").dt.total_seconds() / 60)
     return Calibration(detection_id, title, frame, entity, value, threshold)
