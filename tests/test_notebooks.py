@@ -63,7 +63,7 @@ def test_triage_runs_on_another_trail_without_side_inputs(
     )  # fmt: skip
     text = "".join(str(o.get("text", "")) for o in outputs)
     assert "events from 2026-03-02" in text and "side inputs: None" in text
-    assert (lake / "_ledger").is_dir()  # the lake is where the user said
+    assert (lake / "events" / "_delta_log").is_dir()  # the lake is where the user said
     assert "verified" in text  # a finding was followed through to a verified bundle
 
 
