@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -37,6 +37,9 @@ from cloudtrail_hunt.source import Source
 from cloudtrail_hunt.workbench.provenance import source_objects
 from cloudtrail_hunt.workbench.timeline import look
 from cloudtrail_hunt.workbench.trace import trace
+
+if TYPE_CHECKING:
+    from cloudtrail_hunt.lake import Lake
 
 __all__ = ["MANIFEST", "Verification", "evidence", "verify_evidence"]
 
@@ -140,6 +143,7 @@ def evidence(
                 "links": traced.links.height,
                 "source_objects": objects.height,
             },
+            "custody": _custody(lake, events[schema.SOURCE].to_list()),
         }
     )
     for name, data in files.items():
@@ -147,6 +151,16 @@ def evidence(
     digests = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
     (target / MANIFEST).write_bytes(_json({"format": FORMAT, "sha256": digests}))
     return target
+
+
+def _custody(lake: Lake | None, sources: list[str | None]) -> dict[str, Any] | None:
+    """How many of the bundle's events a valid CloudTrail digest chain covers, from the lake's
+    custody table (`verify --lake`); None when the lake holds no such table."""
+    if lake is None or not lake.has_table("custody"):
+        return None
+    from cloudtrail_hunt.custody.lake import coverage
+
+    return coverage(lake.uri, [s for s in sources if s is not None])
 
 
 @dataclass(frozen=True, slots=True)

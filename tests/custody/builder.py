@@ -91,6 +91,10 @@ def build_trail(
                         "eventTime": _iso(t - timedelta(minutes=3)),
                         "eventSource": "iam.amazonaws.com",
                         "eventName": "ListUsers",
+                        "userIdentity": {
+                            "type": "IAMUser",
+                            "arn": f"arn:aws:iam::{account}:user/auditor",
+                        },
                         "awsRegion": region,
                         "recipientAccountId": account,
                         "eventID": f"{account}-{region}-{h}-{i}",

@@ -82,3 +82,25 @@ def test_verify_cli_writes_the_custody_table(tmp_path: Path) -> None:
     assert set(table["uri"].drop_nulls().to_list()) == {
         str((trail.root / p).resolve()) for p in [*trail.logs, *trail.digests]
     }
+
+
+def test_hunt_summary_and_evidence_bundle_say_what_the_digests_cover(tmp_path: Path) -> None:
+    trail = build_trail(tmp_path / "trail", accounts=("111111111111",))
+    lake = tmp_path / "lake"
+    ch.ingest(str(trail.root), str(lake), workers=1)
+    before = run("hunt", str(lake), "--no-fail")
+    assert before.returncode == 0, before.stderr
+    assert "digest coverage unknown" in before.stderr
+
+    write_custody(lake, _verify(trail))
+    after = run("hunt", str(lake), "--no-fail")
+    last_day = ch.Lake.open(lake).latest_event().date().isoformat()
+    in_range = ch.scan(lake, start=last_day).select("source").collect().height
+    assert f"{in_range:,} of {in_range:,} events in the range (100.0%)" in after.stderr
+
+    principal = ch.scan(lake).select("userIdentity.arn").drop_nulls().collect().item(0, 0)
+    bundle = ch.evidence(lake, tmp_path / "bundle", principal=principal, after="30d")
+    custody = json.loads((bundle / "bundle.json").read_text())["custody"]
+    events = pl.read_parquet(bundle / "events.parquet").height
+    assert events > 0
+    assert custody["covered_rows"] == custody["rows"] == events
