@@ -89,16 +89,20 @@ def _chart_folder(path: str | None) -> None:
         raise ConfigError(_CHART, f"{path} exists and is not a folder")
 
 
-def _config(args: argparse.Namespace) -> tuple[Any, Any]:
-    """The site config (or None) and the site facts: the config's, else those beside raw logs
-    (read before raw logs become the cache lake, which has no side inputs)."""
+def _config(args: argparse.Namespace) -> Any:
+    """The site config, or None (checked before anything is read or ingested)."""
     from cloudtrail_hunt.config import load_config
     from cloudtrail_hunt.detect import registry
+
+    return load_config(args.config, registry.load()) if args.config else None
+
+
+def _site(config: Any, source: str) -> Any:
+    """The site facts: the config's, else the org.json the ingest stored in the lake's side
+    tables, as the hunt reads them (raw logs: their cache lake's, else the one beside them)."""
     from cloudtrail_hunt.detect.hunt import site_of
 
-    config = load_config(args.config, registry.load()) if args.config else None
-    site = config.site if config and config.site else site_of(args.source)
-    return config, site
+    return config.site if config and config.site else site_of(source)
 
 
 def tune_command(args: argparse.Namespace) -> int:
@@ -119,8 +123,9 @@ def tune_command(args: argparse.Namespace) -> int:
     if args.write_config and not budgets:
         raise ConfigError(_WRITE, "needs a --budget to choose a setting by")
     _chart_folder(args.chart)
-    config, site = _config(args)
+    config = _config(args)
     source = _cached_lake(args.source)
+    site = _site(config, args.source)  # after the ingest: the cache lake's side tables
     with progress_bar("backtest", enabled=args.format == "table") as advance:
         result = backtest(
             source,
@@ -202,13 +207,14 @@ def calibrate_command(args: argparse.Namespace) -> int:
 
     calibration_of(args.detection)  # a usage error before anything is ingested
     ledger = read_ledger(args.ledger) if args.ledger else None
-    # The ledger beside raw logs (the cache lake they become has no side inputs).
+    # The ledger beside raw logs (not among the side tables the ingest stores in the lake).
     book = ledger_beside(args.source)
     if ledger is None and book is not None and args.detection in _LEDGER_USERS:
         ledger = read_ledger(book)
     _chart_folder(args.chart)
-    _, site = _config(args)
+    config = _config(args)
     source = _cached_lake(args.source)
+    site = _site(config, args.source)  # after the ingest: the cache lake's side tables
     result = run_calibration(
         source,
         args.detection,

@@ -174,9 +174,9 @@ class Backtest:
     ``pages``, ``tickets``, ``kept`` and ``dropped`` of the current setting's findings, and
     ``new`` findings the current setting does not have). ``findings``: every setting's
     findings (the findings schema plus ``lake_version``, as `hunt` returns them, and
-    ``setting``). ``daily``: alerts, pages and tickets per
-    setting and UTC day, zeros included. ``changes``: one row per current finding and setting,
-    ``kept`` when some finding of that setting shares an event with it.
+    ``setting``). ``daily``: alerts, pages and tickets per setting and UTC day, zeros included.
+    ``changes``: one row per current finding and setting, ``kept`` when some finding of that
+    setting shares an event with it.
     """
 
     detection: str

@@ -421,7 +421,7 @@ def calibrate(
 
     `ledger` (control 03 only) is the onboarding ledger CSV, by default
     `side_inputs/onboarding-ledger.csv` beside raw logs when there is one; `site` the
-    organisation facts (by default `side_inputs/org.json` beside raw logs).
+    organisation facts (by default the org.json of the lake's side tables, see `site_of`).
     """
     detection_id, number = calibration_of(detection)
     if ledger is not None and number != "03":

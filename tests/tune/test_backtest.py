@@ -107,6 +107,20 @@ def test_the_report_counts_what_the_findings_hold(sample_lake: Path) -> None:
     assert result.daily.height == 4 * 30  # every day of the range, zeros included
 
 
+def test_every_finding_records_the_lake_version_it_read(sample_lake: Path) -> None:
+    from cloudtrail_hunt.lake import Lake
+
+    result = backtest(sample_lake, BURST_SIGNAL, ["count=1..2"])
+    assert result.findings.height > 0
+    assert result.findings["lake_version"].to_list() == [Lake.open(sample_lake).version] * len(
+        result.findings
+    )
+    # A frame has no version.
+    frame = _events([(0, 60, 3)])
+    found = backtest(frame, BURST_SIGNAL, end=DAY0 + timedelta(5)).findings
+    assert found.height == 1 and found["lake_version"].null_count() == 1
+
+
 def test_a_computed_signal_or_a_bad_grid_is_refused(sample_lake: Path) -> None:
     with pytest.raises(DetectionError, match="computed"):
         backtest(sample_lake, "aws-iam-06/distinct-role-assumers-3x-baseline")
