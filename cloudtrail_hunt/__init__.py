@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cloudtrail_hunt.custody import verify_source
     from cloudtrail_hunt.detect.hunt import hunt
-    from cloudtrail_hunt.lake import Lake, scan
     from cloudtrail_hunt.ingest.pipeline import IngestSummary, ingest
+    from cloudtrail_hunt.lake import Lake, scan
     from cloudtrail_hunt.query.run import query
     from cloudtrail_hunt.tune import backtest, calibrate, recommend
     from cloudtrail_hunt.workbench import evidence, timeline, trace, verify_evidence

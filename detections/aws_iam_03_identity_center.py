@@ -69,6 +69,9 @@ def inventory_drift(ctx: HuntContext) -> list[dict[str, Any]]:
             pl.col(schema.SOURCE).alias("source"),
             pl.col(schema.SOURCE_INDEX).cast(pl.Int64).alias("index"),
         )
+        # In time order whatever order the lake's files are read in: the first event names
+        # the finding (its id) and the evidence reads as a story.
+        .sort(schema.EVENT_TIME, "source", "index")
         .collect()
     )
     findings = []

@@ -19,6 +19,7 @@ from tests.conftest import REPO, SAMPLE_LOGS
 from tests.test_cli import run
 
 EMPTY_RANGE = "the range is empty"
+SIGNAL = "aws-iam-07/create-role-without-boundary-burst"
 BAD_DATE = "invalid date"
 MISTAKES = [
     # ingest
@@ -73,12 +74,12 @@ MISTAKES = [
     (["evidence", "{lake}", "--principal", "arn:x"], "-o DIR"),
     (["evidence", "verify", "{tmp}"], "no readable manifest.json"),
     # tune, calibrate
-    (["tune", "{tmp}/nope", "--signal", "aws-iam-07/create-role-without-boundary-burst"], "does not exist"),
+    (["tune", "{tmp}/nope", "--signal", SIGNAL], "does not exist"),
     (["tune", "{logs}", "--signal", "aws-iam-99/x"], "aws-iam-99"),
-    (["tune", "{logs}", "--signal", "aws-iam-07/create-role-without-boundary-burst", "--grid", "count=x"], "count=x"),
-    (["tune", "{logs}", "--signal", "aws-iam-07/create-role-without-boundary-burst", "--budget", "pages=lots"], "pages=lots"),
-    (["tune", "{logs}", "--signal", "aws-iam-07/create-role-without-boundary-burst", "--end", "2026-13-01"], BAD_DATE),
-    (["tune", "{logs}", "--signal", "aws-iam-07/create-role-without-boundary-burst", "--write-config", "{tmp}/x.toml"],
+    (["tune", "{logs}", "--signal", SIGNAL, "--grid", "count=x"], "count=x"),
+    (["tune", "{logs}", "--signal", SIGNAL, "--budget", "pages=lots"], "pages=lots"),
+    (["tune", "{logs}", "--signal", SIGNAL, "--end", "2026-13-01"], BAD_DATE),
+    (["tune", "{logs}", "--signal", SIGNAL, "--write-config", "{tmp}/x.toml"],
      "needs a --budget"),
     (["calibrate", "{tmp}/nope", "--detection", "aws-iam-01"], "does not exist"),
     (["calibrate", "{logs}", "--detection", "aws-iam-09"], "no calibration for aws-iam-09"),
