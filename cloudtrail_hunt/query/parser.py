@@ -35,7 +35,9 @@ _TERMINALS = {
 @functools.cache
 def _parser() -> Lark:
     grammar = files("cloudtrail_hunt.query").joinpath("grammar.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True)
+    # cache=True: lark keeps the built LALR tables in the temp folder, keyed by the grammar's
+    # hash, so a CLI process loads them in ~4 ms instead of building them in ~50 ms.
+    return Lark(grammar, parser="lalr", lexer="contextual", propagate_positions=True, cache=True)
 
 
 def parse(text: str) -> ir.Query:
