@@ -250,7 +250,12 @@ class Lake:
 
     def pinned(self) -> Lake:
         """This lake pinned to the version it reads now, so later reads see the same data."""
-        return self if isinstance(self.as_of, int) else self.at(self.version)
+        if isinstance(self.as_of, int):
+            return self
+        events = self.table("events")  # read once: the pinned handle keeps it
+        pinned = self.at(events.version())
+        pinned._tables["events"] = events
+        return pinned
 
     def scan_table(self, name: str) -> pl.LazyFrame:
         """Any table of the lake as a LazyFrame, at the pinned version."""

@@ -74,8 +74,12 @@ def evidence(
     if target.exists() and any(target.iterdir()):
         msg = "the output folder is not empty"
         raise CloudTrailHuntError(str(target), msg, "give a new or empty folder")
+    # Resolved once and pinned: the timeline, the trace and the provenance read one version
+    # (raw logs are listed and ingested once, not by each step).
+    lake = lake_of(source)
+    read = lake if lake is not None else source
     looked = look(
-        source, principal=principal, access_key=access_key, finding=finding, before=before,
+        read, principal=principal, access_key=access_key, finding=finding, before=before,
         after=after, at=at, findings=findings,
     )  # fmt: skip
     who, events, window, findings, timeline = (
@@ -90,12 +94,11 @@ def evidence(
         else pl.DataFrame(schema=rendering.FINDING_SCHEMA)
     )
     traced = trace(
-        source,
+        read,
         access_key=who.access_key,
         session=None if who.access_key or who.finding else who.principal,
         finding=who.finding,
     )
-    lake = lake_of(source)
     objects = source_objects(lake, events[schema.SOURCE].drop_nulls().unique().to_list())
     sources = (
         events.select("eventID", schema.SOURCE, pl.col(schema.SOURCE_INDEX).cast(pl.Int64))
