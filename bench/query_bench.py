@@ -15,6 +15,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -88,24 +89,29 @@ INSIGHTS = {
 }
 
 
-def prepare(events: int) -> Path:
+def prepare(
+    events: int, name: str | None = None, extra: Callable[[], list[Path]] | None = None
+) -> Path:
     """Ingest and compact (once, cached) a lake of the ingest benchmark's trail of `events`.
 
     The trail is benign background only: the timing is the scan and the filters; the planted
-    scenarios of `sample_logs/` are what the correctness tests use.
+    scenarios of `sample_logs/` are what the correctness tests use. `extra` makes more trails
+    to ingest after it (into the lake called `name`).
     """
     from bench.ingest_bench import generate
     from cloudtrail_hunt.ingest.compact import compact
 
-    lake = OUT / f"query-lake-{events}"
+    lake = OUT / (name or f"query-lake-{events}")
     marker = lake / ".done.json"
     if marker.is_file():
         return lake
     shutil.rmtree(lake, ignore_errors=True)
     print(f"generating {events:,} events …", flush=True)
     trail, _ = generate(events)
+    trails = [trail, *(extra() if extra is not None else [])]
     print("ingesting …", flush=True)
-    summary = ch.ingest(trail, lake)
+    for folder in trails:
+        summary = ch.ingest(folder, lake)
     compact(lake)
     marker.write_text(json.dumps(summary.as_dict()))
     return lake

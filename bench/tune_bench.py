@@ -37,9 +37,9 @@ import sys, time
 sys.path.insert(0, sys.argv[2])
 from dataclasses import replace
 from datetime import datetime, timedelta, UTC
-from cloudtrail_hunt.ingest.manifest import Ledger
+from cloudtrail_hunt.lake import Lake
 lake, signal = sys.argv[1], sys.argv[3]
-last = max(f.day for f in Ledger(lake).snapshot(objects=False).files)
+last = Lake.open(lake).latest_event()  # the last day partition alone
 end = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
 start = end - timedelta(days=30)
 """
@@ -117,26 +117,15 @@ def _noise(folder: Path, matches: int, start: datetime, days: int) -> None:
 
 def prepare(events: int, matches: int) -> Path:
     """The benchmark trail of `events` plus the CreateRole noise, ingested (once, cached)."""
-    import cloudtrail_hunt as ch
-    from bench.ingest_bench import generate
-    from cloudtrail_hunt.ingest.compact import compact
+    from bench.query_bench import prepare as prepare_lake
 
-    lake = OUT / f"tune-lake-{events}-{matches}"
-    marker = lake / ".done.json"
-    if marker.is_file():
-        return lake
-    shutil.rmtree(lake, ignore_errors=True)
-    print(f"generating {events:,} events …", flush=True)
-    trail, _ = generate(events)
-    noise = OUT / f"tune-noise-{matches}"
-    shutil.rmtree(noise, ignore_errors=True)
-    _noise(noise, matches, datetime(2026, 10, 1, tzinfo=UTC), 30)
-    print("ingesting …", flush=True)
-    ch.ingest(trail, lake)
-    summary = ch.ingest(noise, lake)
-    compact(lake)
-    marker.write_text(json.dumps(summary.as_dict()))
-    return lake
+    def noise() -> list[Path]:
+        folder = OUT / f"tune-noise-{matches}"
+        shutil.rmtree(folder, ignore_errors=True)
+        _noise(folder, matches, datetime(2026, 10, 1, tzinfo=UTC), 30)
+        return [folder]
+
+    return prepare_lake(events, name=f"tune-lake-{events}-{matches}", extra=noise)
 
 
 def main() -> None:
