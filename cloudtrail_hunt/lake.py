@@ -179,10 +179,10 @@ class Lake:
 
     def has_table(self, name: str) -> bool:
         """True when the table `name` exists (has a Delta log)."""
+        if self.is_local:  # a look at the folder: no need to load delta-rs for that
+            return (self.path / name / "_delta_log").is_dir()
         from deltalake import DeltaTable
 
-        if self.is_local:
-            return (self.path / name / "_delta_log").is_dir()
         return DeltaTable.is_deltatable(self.table_uri(name), self.storage_options)
 
     def exists(self) -> bool:
